@@ -1,0 +1,50 @@
+"""Shared test configuration.
+
+The suite runs once per Keras backend: ``KERAS_BACKEND=tensorflow`` and
+``KERAS_BACKEND=jax`` (see the README's test command). Tests marked
+``tensorflow_only`` exercise TensorFlow-specific objects (``IndexedSlices``,
+``tf.function(jit_compile=True)``, ``tf.data``) and are skipped, with that
+reason, on the other backend.
+"""
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MNIST_NPZ = REPO_ROOT.parent / "shared" / "data" / "mnist-subset.npz"
+BACKEND = keras.backend.backend()
+
+
+def pytest_report_header(config):
+    return f"keras {keras.__version__}, backend {BACKEND}"
+
+
+def pytest_collection_modifyitems(config, items):
+    if BACKEND == "tensorflow":
+        return
+    skip = pytest.mark.skip(
+        reason=f"needs the TensorFlow backend; this run uses {BACKEND}"
+    )
+    for item in items:
+        if "tensorflow_only" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def mnist_npz():
+    """Path of the real-MNIST subset beside the repository, or a skip."""
+    if not MNIST_NPZ.exists():
+        pytest.skip(f"real MNIST data not found at {MNIST_NPZ}")
+    return MNIST_NPZ
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_policy():
+    """Every test starts from the same seeds and the float32 policy."""
+    keras.utils.set_random_seed(1234)
+    np.random.seed(1234)
+    yield
+    keras.mixed_precision.set_dtype_policy("float32")
