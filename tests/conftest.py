@@ -10,7 +10,6 @@ reason, on the other backend.
 from pathlib import Path
 
 import keras
-import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +44,5 @@ def mnist_npz():
 def _seed_and_policy():
     """Every test starts from the same seeds and the float32 policy."""
     keras.utils.set_random_seed(1234)
-    np.random.seed(1234)
     yield
     keras.mixed_precision.set_dtype_policy("float32")

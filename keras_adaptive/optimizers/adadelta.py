@@ -1,0 +1,88 @@
+"""AdaDelta: RMSprop with units corrected by a running average of steps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+from keras_adaptive.optimizers.base import LearningRate, Optimizer, compute_dtype
+
+
+@keras.saving.register_keras_serializable(package="keras_adaptive")
+class Adadelta(Optimizer):
+    """AdaDelta (Zeiler 2012, "ADADELTA: An Adaptive Learning Rate Method",
+    Algorithm 1).
+
+    Per weight, with both accumulators starting at 0:
+
+        E[g^2]  <- rho * E[g^2] + (1 - rho) * g^2
+        dx      <- sqrt(E[dx^2] + epsilon) / sqrt(E[g^2] + epsilon) * g
+        E[dx^2] <- rho * E[dx^2] + (1 - rho) * dx^2
+        w       <- w - eta * dx
+
+    Lecture "Common Adaptive Strategies" (Machine Learning in Python): the
+    ratio of two running RMS values makes the step carry the units of the
+    weights, so no global learning rate is needed (eta = 1 is Zeiler's
+    method; eta scales it). The accumulated E[dx^2] holds the unscaled step.
+
+    Differences from other libraries: Keras's `keras.optimizers.Adadelta`
+    defaults to eta = 0.001 (a thousandth of Zeiler's method) and epsilon =
+    1e-7; here eta = 1.0, rho = 0.95, epsilon = 1e-6 as in the paper's
+    experiments, and as in PyTorch's `torch.optim.Adadelta` (rho 0.9 there).
+
+    Args:
+        learning_rate: eta; a float >= 0, a schedule or a callable.
+        rho: decay of both running averages, in [0, 1).
+        epsilon: > 0, added under both square roots.
+        **kwargs: `l2`, `state_dtype` and Keras's base-optimizer options.
+    """
+
+    def __init__(
+        self,
+        learning_rate: LearningRate = 1.0,
+        rho: float = 0.95,
+        epsilon: float = 1e-6,
+        name: str = "Adadelta",
+        **kwargs: Any,
+    ):
+        rho = self._check("rho", rho, 0.0, 1.0)
+        epsilon = self._check("epsilon", epsilon, 0.0, low_closed=False)
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.rho = rho
+        self.epsilon = epsilon
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self._mean_square_gradients = self.add_slots(variables, "mean_square_gradient")
+        self._mean_square_steps = self.add_slots(variables, "mean_square_step")
+
+    def update_step(self, gradient, variable, learning_rate):
+        dtype = compute_dtype(variable)
+        lr = ops.cast(learning_rate, dtype)
+        g = ops.cast(gradient, dtype)
+        index = self._get_variable_index(variable)
+        rho = self.rho
+
+        mean_square_gradient = (
+            rho * self.slot(self._mean_square_gradients, variable, dtype)
+            + (1.0 - rho) * g * g
+        )
+        mean_square_step = self.slot(self._mean_square_steps, variable, dtype)
+        step = (
+            ops.sqrt(mean_square_step + self.epsilon)
+            * ops.rsqrt(mean_square_gradient + self.epsilon)
+            * g
+        )
+        mean_square_step = rho * mean_square_step + (1.0 - rho) * step * step
+        self.assign(self._mean_square_gradients[index], mean_square_gradient)
+        self.assign(self._mean_square_steps[index], mean_square_step)
+        self.assign_sub(variable, lr * step)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update({"rho": self.rho, "epsilon": self.epsilon})
+        return config

@@ -1,0 +1,271 @@
+"""The thin base shared by every optimizer of the package.
+
+`Optimizer` adds to `keras.optimizers.Optimizer` only what every optimizer of
+the package needs:
+
+* validation at construction: a hyperparameter outside its valid range, or an
+  unknown keyword, raises `ValueError` naming the parameter, the value and the
+  valid range;
+* hyperparameters that may be a float or a `LearningRateSchedule` of the
+  iteration count (`momentum`, `beta_1`), evaluated inside the compiled step;
+* coupled L2 weight decay (`l2`): the lecture's G <- G + lambda W, added to
+  the gradient before the optimizer's statistics see it, beside Keras's
+  decoupled `weight_decay`;
+* optimizer state ("slots") optionally stored in a lower precision
+  (`state_dtype`), always computed in at least float32;
+* sparse gradients (`tf.IndexedSlices`) summed into a dense gradient first, so
+  that duplicate indices count exactly as the dense gradient counts them.
+
+Everything else (learning-rate schedules, `weight_decay`, clipping, EMA, loss
+scaling, gradient accumulation) is Keras's own base class, unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import keras
+from keras import ops
+from keras.optimizers.schedules import LearningRateSchedule
+
+#: Keyword arguments handled by Keras's base optimizer.
+KERAS_OPTIONS = (
+    "name",
+    "weight_decay",
+    "clipnorm",
+    "clipvalue",
+    "global_clipnorm",
+    "use_ema",
+    "ema_momentum",
+    "ema_overwrite_frequency",
+    "loss_scale_factor",
+    "gradient_accumulation_steps",
+)
+STATE_DTYPES = ("float32", "bfloat16", "float16")
+LOW_PRECISION = ("float16", "bfloat16")
+
+Hyperparameter = float | LearningRateSchedule
+LearningRate = float | LearningRateSchedule | Callable[[], Any]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def check_range(
+    owner: str,
+    name: str,
+    value: Any,
+    low: float,
+    high: float = math.inf,
+    *,
+    low_closed: bool = True,
+    high_closed: bool = False,
+    schedule: bool = False,
+) -> Any:
+    """Returns `value` (a float, or a schedule where allowed) if it is valid.
+
+    Raises:
+        ValueError: naming `owner`, `name`, `value` and the valid range.
+    """
+    if schedule and isinstance(value, LearningRateSchedule):
+        return value
+    interval = "{}{}, {}{}".format(
+        "[" if low_closed else "(",
+        low,
+        high,
+        "]" if high_closed else ")",
+    )
+    if _is_number(value):
+        above = value >= low if low_closed else value > low
+        below = value <= high if high_closed else value < high
+        if above and below and not math.isnan(value):
+            return float(value)
+    kind = "a float in " + interval
+    if schedule:
+        kind += " or a keras.optimizers.schedules.LearningRateSchedule"
+    raise ValueError(f"{owner}: `{name}` must be {kind}; received {name}={value!r}.")
+
+
+def check_integer(owner: str, name: str, value: Any, low: int) -> int:
+    """Returns `value` if it is an integer >= `low`, else raises ValueError."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= low:
+        return value
+    raise ValueError(
+        f"{owner}: `{name}` must be an integer >= {low}; received {name}={value!r}."
+    )
+
+
+def compute_dtype(variable) -> str:
+    """The dtype the update is computed in: the variable's, at least float32."""
+    dtype = keras.backend.standardize_dtype(variable.dtype)
+    return "float32" if dtype in LOW_PRECISION else dtype
+
+
+def one_minus_exp(log_value):
+    """1 - exp(log_value), accurate also when the result is near 0.
+
+    Bias corrections 1 - beta^t are computed as one_minus_exp(t * log(beta)):
+    in float32, 1 - beta2^t for beta2 = 0.999 and small t would otherwise lose
+    four of its seven significant digits.
+    """
+    return -ops.expm1(log_value)
+
+
+class Optimizer(keras.optimizers.Optimizer):
+    """Base class of the package's optimizers.
+
+    Args:
+        learning_rate: a float >= 0, a `LearningRateSchedule`, or a callable
+            with no arguments returning the rate, as in Keras.
+        l2: coupled L2 weight decay lambda >= 0, or `None`. The gradient of
+            every variable becomes g + lambda * w before the update step sees
+            it (after Keras's clipping), exactly as if lambda/2 * ||w||^2 were
+            added to the loss. Contrast with Keras's `weight_decay`, which
+            shrinks the weights outside the adaptive update (Loshchilov &
+            Hutter, 2019, "Decoupled Weight Decay Regularization").
+        state_dtype: dtype of the optimizer's slot variables: `None` (the
+            variable's own dtype), `"float32"`, `"bfloat16"` or `"float16"`.
+            Updates are always computed in at least float32; a low-precision
+            state halves the bytes each step reads and writes.
+        **kwargs: the options of Keras's base optimizer: `name`,
+            `weight_decay`, `clipnorm`, `clipvalue`, `global_clipnorm`,
+            `use_ema`, `ema_momentum`, `ema_overwrite_frequency`,
+            `loss_scale_factor`, `gradient_accumulation_steps`.
+    """
+
+    def __init__(
+        self,
+        learning_rate: LearningRate,
+        l2: float | None = None,
+        state_dtype: str | None = None,
+        **kwargs: Any,
+    ):
+        owner = type(self).__name__
+        unknown = sorted(set(kwargs) - set(KERAS_OPTIONS))
+        if unknown:
+            raise ValueError(
+                f"{owner}: unknown keyword argument(s) {unknown}; valid keywords "
+                f"are the class's own and {list(KERAS_OPTIONS)}."
+            )
+        if not callable(learning_rate):
+            learning_rate = check_range(owner, "learning_rate", learning_rate, 0.0)
+        _check_keras_options(owner, kwargs)
+        if l2 is not None:
+            l2 = check_range(owner, "l2", l2, 0.0)
+        if state_dtype is not None and state_dtype not in STATE_DTYPES:
+            raise ValueError(
+                f"{owner}: `state_dtype` must be None or one of {STATE_DTYPES}; "
+                f"received state_dtype={state_dtype!r}."
+            )
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.l2 = l2
+        self.state_dtype = state_dtype
+
+    def _check(self, name: str, value: Any, low: float, high: float = math.inf, **kw):
+        return check_range(type(self).__name__, name, value, low, high, **kw)
+
+    def add_slots(self, variables, name: str, initializer: str = "zeros") -> list:
+        """One slot variable per model variable, in `state_dtype` if set."""
+        slots = []
+        for variable in variables:
+            prefix = getattr(variable, "path", variable.name).replace("/", "_")
+            slots.append(
+                self.add_variable(
+                    shape=variable.shape,
+                    initializer=initializer,
+                    dtype=self.state_dtype or variable.dtype,
+                    name=f"{prefix}_{name}",
+                )
+            )
+        return slots
+
+    def slot(self, slots: list, variable, dtype: str):
+        """The slot of `variable` in `slots`, as a tensor of `dtype`."""
+        return ops.cast(slots[self._get_variable_index(variable)], dtype)
+
+    def hyperparameter(self, value: Hyperparameter, dtype: str, offset: int = 0):
+        """A float, or a schedule evaluated at `iterations + offset`."""
+        if isinstance(value, LearningRateSchedule):
+            value = value(self.iterations + offset)
+        return ops.cast(value, dtype)
+
+    def apply(self, grads, trainable_variables=None):
+        if keras.backend.backend() == "tensorflow":
+            variables = (
+                self._trainable_variables
+                if trainable_variables is None
+                else list(trainable_variables)
+            )
+            if variables:
+                grads = [_densify(g, v) for g, v in zip(grads, variables, strict=True)]
+        return super().apply(grads, trainable_variables)
+
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        if self.l2:
+            grads = [
+                g + ops.cast(self.l2, g.dtype) * ops.cast(v, g.dtype)
+                for g, v in zip(grads, trainable_variables, strict=True)
+            ]
+        super()._backend_update_step(grads, trainable_variables, learning_rate)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update({"l2": self.l2, "state_dtype": self.state_dtype})
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects=None):
+        config = {
+            key: (
+                keras.saving.deserialize_keras_object(value, custom_objects)
+                if isinstance(value, dict) and "class_name" in value
+                else value
+            )
+            for key, value in config.items()
+        }
+        return cls(**config)
+
+
+def serialize_hyperparameter(value: Hyperparameter):
+    """A config entry for a float-or-schedule hyperparameter."""
+    if isinstance(value, LearningRateSchedule):
+        return keras.optimizers.schedules.serialize(value)
+    return value
+
+
+def _densify(gradient, variable):
+    """Sums a `tf.IndexedSlices` gradient into the dense gradient it stands for."""
+    import tensorflow as tf
+
+    if not isinstance(gradient, tf.IndexedSlices):
+        return gradient
+    return tf.math.unsorted_segment_sum(
+        gradient.values, gradient.indices, num_segments=variable.shape[0]
+    )
+
+
+def _check_keras_options(owner: str, options: dict) -> None:
+    positive = ("clipnorm", "clipvalue", "global_clipnorm", "loss_scale_factor")
+    for name in positive:
+        if options.get(name) is not None:
+            check_range(owner, name, options[name], 0.0, low_closed=False)
+    if options.get("weight_decay") is not None:
+        check_range(owner, "weight_decay", options["weight_decay"], 0.0)
+    if options.get("ema_momentum") is not None:
+        check_range(
+            owner, "ema_momentum", options["ema_momentum"], 0.0, 1.0, high_closed=True
+        )
+    if options.get("ema_overwrite_frequency") is not None:
+        check_integer(
+            owner, "ema_overwrite_frequency", options["ema_overwrite_frequency"], 1
+        )
+    if options.get("gradient_accumulation_steps") is not None:
+        check_integer(
+            owner,
+            "gradient_accumulation_steps",
+            options["gradient_accumulation_steps"],
+            2,
+        )

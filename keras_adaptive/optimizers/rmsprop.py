@@ -1,0 +1,117 @@
+"""RMSprop: divide the gradient by a running average of its magnitude."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+from keras_adaptive.optimizers.base import LearningRate, Optimizer, compute_dtype
+
+
+@keras.saving.register_keras_serializable(package="keras_adaptive")
+class RMSprop(Optimizer):
+    """RMSprop (Tieleman & Hinton 2012, Coursera "Neural Networks for Machine
+    Learning", lecture 6e).
+
+    Per weight, with every state starting at 0:
+
+        s <- rho * s + (1 - rho) * g^2                 (MeanSq in the lecture)
+        a <- rho * a + (1 - rho) * g                   (only if centered)
+        d <- s + epsilon,  or s - a^2 + epsilon if centered
+        u <- eta * g / sqrt(d)
+        m <- momentum * m + u;  w <- w - m             (if momentum > 0)
+        w <- w - u                                     (otherwise)
+
+    Lecture "Better Adaptation: RMSProp" (Neural Networks II, part 3):
+    MeanSq(w, t) = 0.9 MeanSq(w, t-1) + 0.1 g(t)^2, and the gradient is
+    divided by sqrt(MeanSq). It is the minibatch generalisation of using only
+    the sign of the gradient (Rprop), which fails on minibatches. `centered`
+    divides by an estimate of the gradient's variance instead of its second
+    moment (Graves 2013, "Generating Sequences With Recurrent Neural
+    Networks", eq. 38-41).
+
+    Differences from other libraries: the equations and defaults equal
+    Keras's `keras.optimizers.RMSprop` (epsilon under the square root).
+    PyTorch's `torch.optim.RMSprop` defaults to rho (`alpha`) = 0.99 and adds
+    epsilon = 1e-8 outside the square root.
+
+    Args:
+        learning_rate: eta; a float >= 0, a schedule or a callable.
+        rho: decay of the running averages, in [0, 1).
+        momentum: in [0, 1); 0 disables the momentum slot.
+        epsilon: > 0, added under the square root.
+        centered: normalise by the centred second moment (variance).
+        **kwargs: `l2`, `state_dtype` and Keras's base-optimizer options.
+    """
+
+    def __init__(
+        self,
+        learning_rate: LearningRate = 0.001,
+        rho: float = 0.9,
+        momentum: float = 0.0,
+        epsilon: float = 1e-7,
+        centered: bool = False,
+        name: str = "RMSprop",
+        **kwargs: Any,
+    ):
+        rho = self._check("rho", rho, 0.0, 1.0)
+        momentum = self._check("momentum", momentum, 0.0, 1.0)
+        epsilon = self._check("epsilon", epsilon, 0.0, low_closed=False)
+        if not isinstance(centered, bool):
+            raise ValueError(
+                f"RMSprop: `centered` must be True or False; received "
+                f"centered={centered!r}."
+            )
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.rho = rho
+        self.momentum = momentum
+        self.epsilon = epsilon
+        self.centered = centered
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self._mean_squares = self.add_slots(variables, "mean_square")
+        self._mean_gradients = (
+            self.add_slots(variables, "mean_gradient") if self.centered else []
+        )
+        self._momentums = (
+            self.add_slots(variables, "momentum") if self.momentum > 0 else []
+        )
+
+    def update_step(self, gradient, variable, learning_rate):
+        dtype = compute_dtype(variable)
+        lr = ops.cast(learning_rate, dtype)
+        g = ops.cast(gradient, dtype)
+        index = self._get_variable_index(variable)
+        rho = self.rho
+
+        mean_square = rho * self.slot(self._mean_squares, variable, dtype)
+        mean_square += (1.0 - rho) * g * g
+        self.assign(self._mean_squares[index], mean_square)
+        denominator = mean_square + self.epsilon
+        if self.centered:
+            mean_gradient = rho * self.slot(self._mean_gradients, variable, dtype)
+            mean_gradient += (1.0 - rho) * g
+            self.assign(self._mean_gradients[index], mean_gradient)
+            denominator -= mean_gradient * mean_gradient
+        step = lr * g * ops.rsqrt(denominator)
+        if self.momentum > 0:
+            step += self.momentum * self.slot(self._momentums, variable, dtype)
+            self.assign(self._momentums[index], step)
+        self.assign_sub(variable, step)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            {
+                "rho": self.rho,
+                "momentum": self.momentum,
+                "epsilon": self.epsilon,
+                "centered": self.centered,
+            }
+        )
+        return config

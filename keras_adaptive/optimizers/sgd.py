@@ -1,0 +1,186 @@
+"""Gradient descent: plain, with momentum, and with Nesterov momentum."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+from keras_adaptive.optimizers.base import (
+    Hyperparameter,
+    LearningRate,
+    Optimizer,
+    compute_dtype,
+    serialize_hyperparameter,
+)
+
+
+@keras.saving.register_keras_serializable(package="keras_adaptive")
+class SGD(Optimizer):
+    """Gradient descent, optionally with classical or Nesterov momentum.
+
+    Without momentum (lecture "Gradient Descent", Neural Networks II, part 2):
+
+        w <- w - eta * g
+
+    Batch, minibatch and stochastic (single-example) gradient descent are the
+    same rule; they differ in the data the gradient g is computed on, which
+    is chosen by `batch_size` in `model.fit` (the full dataset, a minibatch,
+    or 1). The lectures' caveat applies: normalise the loss by the batch size
+    (Keras's losses average by default) to keep one learning rate across
+    batch sizes.
+
+    Classical momentum (lecture "The Momentum Method: Implementation";
+    Rumelhart, Hinton & Williams 1986), with velocity v starting at 0:
+
+        v <- mu * v - eta * g
+        w <- w + v
+
+    Nesterov's accelerated gradient in the form of Sutskever, Martens, Dahl &
+    Hinton (2013), "On the importance of initialization and momentum in deep
+    learning", eq. (3)-(4), rewritten so that the gradient is taken at the
+    stored weights (the look-ahead is folded into the stored point):
+
+        v <- mu * v - eta * g
+        w <- w + mu * v - eta * g
+
+    `momentum` may be a float or a schedule of the iteration count, such as
+    `keras_adaptive.schedules.MomentumRamp`: the lecture's advice to start at
+    0.5 and raise momentum smoothly to 0.9 or 0.99 once the large initial
+    gradients are gone. The schedule is evaluated inside the compiled step.
+
+    Differences from other libraries: the update is the same as Keras's
+    `keras.optimizers.SGD`. PyTorch's `torch.optim.SGD` keeps b <- mu*b + g
+    and steps w <- w - eta*b, which equals this rule only while eta is
+    constant; here a changed learning rate affects only new gradients, not
+    the velocity already accumulated (the lecture's formulation).
+
+    Args:
+        learning_rate: eta; a float >= 0, a schedule or a callable.
+        momentum: mu in [0, 1), or a schedule. 0 disables momentum and its
+            slot variables.
+        nesterov: use Nesterov's accelerated gradient.
+        **kwargs: `l2`, `state_dtype` and Keras's base-optimizer options.
+    """
+
+    def __init__(
+        self,
+        learning_rate: LearningRate = 0.01,
+        momentum: Hyperparameter = 0.0,
+        nesterov: bool = False,
+        name: str = "SGD",
+        **kwargs: Any,
+    ):
+        momentum = self._check("momentum", momentum, 0.0, 1.0, schedule=True)
+        if not isinstance(nesterov, bool):
+            raise ValueError(
+                f"{type(self).__name__}: `nesterov` must be True or False; "
+                f"received nesterov={nesterov!r}."
+            )
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.momentum = momentum
+        self.nesterov = nesterov
+
+    @property
+    def uses_momentum(self) -> bool:
+        return not (isinstance(self.momentum, float) and self.momentum == 0.0)
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self._velocities = (
+            self.add_slots(variables, "velocity") if self.uses_momentum else []
+        )
+
+    def update_step(self, gradient, variable, learning_rate):
+        dtype = compute_dtype(variable)
+        lr = ops.cast(learning_rate, dtype)
+        g = ops.cast(gradient, dtype)
+        if not self.uses_momentum:
+            self.assign_sub(variable, lr * g)
+            return
+        mu = self.hyperparameter(self.momentum, dtype)
+        velocity = mu * self.slot(self._velocities, variable, dtype) - lr * g
+        self.assign(self._velocities[self._get_variable_index(variable)], velocity)
+        if self.nesterov:
+            self.assign_add(variable, mu * velocity - lr * g)
+        else:
+            self.assign_add(variable, velocity)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            {
+                "momentum": serialize_hyperparameter(self.momentum),
+                "nesterov": self.nesterov,
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_adaptive")
+class Momentum(SGD):
+    """Classical momentum: `SGD(momentum=0.9)`.
+
+        v <- mu * v - eta * g
+        w <- w + v
+
+    Lecture "The Momentum Method" (Neural Networks II, part 3); at a constant
+    gradient the velocity reaches -eta * g / (1 - mu), ten times plain
+    gradient descent's step for mu = 0.9. See `SGD` for the details.
+    """
+
+    def __init__(
+        self,
+        learning_rate: LearningRate = 0.01,
+        momentum: Hyperparameter = 0.9,
+        name: str = "Momentum",
+        **kwargs: Any,
+    ):
+        super().__init__(
+            learning_rate=learning_rate,
+            momentum=momentum,
+            nesterov=False,
+            name=name,
+            **kwargs,
+        )
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        del config["nesterov"]
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_adaptive")
+class Nesterov(SGD):
+    """Nesterov's accelerated gradient: `SGD(momentum=0.9, nesterov=True)`.
+
+        v <- mu * v - eta * g
+        w <- w + mu * v - eta * g
+
+    Sutskever et al. (2013): the gradient is, in effect, evaluated after the
+    momentum step ("step twice" in the lecture's NAG slide), which corrects a
+    velocity that overshoots sooner than classical momentum does. See `SGD`.
+    """
+
+    def __init__(
+        self,
+        learning_rate: LearningRate = 0.01,
+        momentum: Hyperparameter = 0.9,
+        name: str = "Nesterov",
+        **kwargs: Any,
+    ):
+        super().__init__(
+            learning_rate=learning_rate,
+            momentum=momentum,
+            nesterov=True,
+            name=name,
+            **kwargs,
+        )
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        del config["nesterov"]
+        return config
