@@ -203,12 +203,17 @@ class Optimizer(keras.optimizers.Optimizer):
                 grads = [_densify(g, v) for g, v in zip(grads, variables, strict=True)]
         return super().apply(grads, trainable_variables)
 
+    def coupled_gradients(self, grads, variables) -> list:
+        """The gradients with the coupled L2 term: g + l2 * w (if l2 is set)."""
+        if not self.l2:
+            return list(grads)
+        return [
+            g + ops.cast(self.l2, g.dtype) * ops.cast(v, g.dtype)
+            for g, v in zip(grads, variables, strict=True)
+        ]
+
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        if self.l2:
-            grads = [
-                g + ops.cast(self.l2, g.dtype) * ops.cast(v, g.dtype)
-                for g, v in zip(grads, trainable_variables, strict=True)
-            ]
+        grads = self.coupled_gradients(grads, trainable_variables)
         super()._backend_update_step(grads, trainable_variables, learning_rate)
 
     def get_config(self) -> dict:
