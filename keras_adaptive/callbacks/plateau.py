@@ -1,0 +1,337 @@
+"""Cool down on plateau: cut the learning rate by 10 a few times, then stop."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import keras
+
+from keras_adaptive.callbacks._control import (
+    LearningRateControl,
+    _CallbackState,
+    attach,
+    attach_state,
+)
+from keras_adaptive.callbacks._validation import check_choice, check_range
+
+_MAX_METRICS = ("acc", "accuracy", "auc", "precision", "recall", "f1_score")
+_DEFAULT_MONITORS = ("val_loss", "loss")
+_RATE_TOLERANCE = 1e-5
+
+
+def _direction(monitor: str) -> str:
+    name = monitor.removeprefix("val_")
+    return "max" if name.endswith(_MAX_METRICS) else "min"
+
+
+class CoolDownOnPlateau(keras.callbacks.Callback):
+    """Reduce the learning rate by 10 when training has converged, 1-3 times, then stop.
+
+    The policy of the lecture "Reducing the Learning Rate": once training has
+    converged, reduce the learning rate by a factor of 10 and continue for a
+    few epochs; do this 1-3 times, then stop training. Reducing the rate damps
+    the fluctuations of the error caused by the different gradients of
+    different mini-batches, but do not turn it down too soon: progress is much
+    slower afterwards (hence ``start_from_epoch``). It is also the "cooling"
+    strategy of the optimization lecture: start with a large step and cool it
+    down as training goes on.
+
+    Every epoch from ``start_from_epoch`` on, the monitored value is compared
+    with the best seen so far. An epoch *improves* when it beats the best by
+    more than ``max(min_delta, min_rel_delta * |best|)``. After ``patience``
+    consecutive epochs without improvement (``patience=0`` acts like 1) the
+    monitored value has *plateaued*:
+
+    * if fewer than ``max_reductions`` reductions were made and the rate is
+      above ``min_lr``, the learning rate is multiplied by ``factor`` (never
+      going below ``min_lr``); for ``cooldown`` epochs afterwards, epochs
+      without improvement are not counted;
+    * otherwise training stops (``model.stop_training``) and, with
+      ``restore_best_weights``, the weights of the best epoch are restored.
+
+    Every epoch, ``logs["learning_rate"]`` receives the learning rate in effect
+    at the end of the epoch, before any reduction (so ``History``,
+    ``CSVLogger`` and ``TensorBoard`` record the rate the epoch was trained
+    with).
+
+    The learning rate may be a float, a ``LearningRateSchedule`` or a callable:
+    a schedule's output is multiplied by a scale held in a variable of the
+    optimizer (see :class:`~keras_adaptive.callbacks.ScaledLearningRate`), so
+    the effective rate is ``schedule(step) * scale`` and the compiled train
+    function (``jit_compile=True``, TensorFlow or JAX) is not retraced. Keras
+    optimizers, this package's optimizers and ``LossScaleOptimizer`` all work.
+
+    The state (best value and weights, counters, the rate or scale) is kept on
+    the optimizer and saved with the model's weights, so a run interrupted and
+    resumed with ``keras.callbacks.BackupAndRestore`` makes the same decisions
+    as one never interrupted. Callbacks run in list order: put this callback
+    *before* ``BackupAndRestore`` so that each backup includes the epoch's
+    decision. The state also carries over across repeated ``fit`` calls with
+    the same callback.
+
+    Differences from other implementations:
+
+    * Keras ``ReduceLROnPlateau`` raises ``TypeError`` for a schedule, never
+      stops training, cannot restore the best weights, reduces without limit
+      and resets its counters at each ``fit`` (losing them on resumption);
+    * PyTorch ``ReduceLROnPlateau`` (``threshold_mode="rel"``) and optax
+      ``contrib.reduce_on_plateau`` compare with ``best * (1 - rtol)``, which
+      for a negative metric lies *above* the best, so a flat negative value
+      always counts as an improvement and the rate is never reduced; here the
+      relative threshold is ``min_rel_delta * |best|``. PyTorch's ``patience``
+      counts the bad epochs tolerated (it acts at ``patience + 1``); here, as
+      in Keras, the reduction happens at the ``patience``-th bad epoch.
+
+    Args:
+        monitor: the value to watch in the epoch logs. ``None`` (default)
+            watches ``"val_loss"``, or ``"loss"`` with one warning when the
+            first epoch has no validation loss. A name given explicitly is
+            never replaced; epochs where it is missing are not counted.
+        mode: ``"min"``, ``"max"`` or ``"auto"`` (``"max"`` for names ending in
+            accuracy, AUC, precision, recall or F1, else ``"min"``).
+        factor: multiplier of the learning rate at each reduction, in (0, 1).
+        patience: epochs without improvement that make a plateau, >= 0.
+        min_delta: absolute improvement required, >= 0.
+        min_rel_delta: improvement required relative to ``|best|``, >= 0.
+        cooldown: epochs after a reduction during which epochs without
+            improvement are not counted, >= 0.
+        min_lr: lower bound of the learning rate, >= 0. A plateau with the rate
+            already at ``min_lr`` stops training.
+        max_reductions: reductions before the final plateau stops training,
+            >= 1.
+        start_from_epoch: epochs of warm-up (0-based index of the first epoch
+            monitored), >= 0.
+        restore_best_weights: restore the best epoch's weights when stopping.
+        restore_best_on_reduce: also go back to the best epoch's weights (not
+            the optimizer's slots) at each reduction.
+        verbose: 0 silent, 1 one line per reduction and per stop.
+    """
+
+    def __init__(
+        self,
+        monitor: str | None = None,
+        mode: str = "auto",
+        factor: float = 0.1,
+        patience: int = 5,
+        min_delta: float = 0.0,
+        min_rel_delta: float = 1e-4,
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+        max_reductions: int = 3,
+        start_from_epoch: int = 0,
+        restore_best_weights: bool = True,
+        restore_best_on_reduce: bool = False,
+        verbose: int = 0,
+    ):
+        super().__init__()
+        if monitor is not None and (not isinstance(monitor, str) or not monitor):
+            raise ValueError(
+                f"`monitor` must be a non-empty string or None; received {monitor!r}"
+            )
+        check_choice("mode", mode, ("auto", "min", "max"))
+        check_range("factor", factor, 0.0, 1.0, low_open=True, high_open=True)
+        check_range("patience", patience, 0, integer=True)
+        check_range("min_delta", min_delta, 0.0)
+        check_range("min_rel_delta", min_rel_delta, 0.0)
+        check_range("cooldown", cooldown, 0, integer=True)
+        check_range("min_lr", min_lr, 0.0)
+        check_range("max_reductions", max_reductions, 1, integer=True)
+        check_range("start_from_epoch", start_from_epoch, 0, integer=True)
+        check_range("verbose", verbose, 0, 2, integer=True)
+        self.monitor = monitor
+        self.mode = mode
+        self.factor = float(factor)
+        self.patience = patience
+        self.min_delta = float(min_delta)
+        self.min_rel_delta = float(min_rel_delta)
+        self.cooldown = cooldown
+        self.min_lr = float(min_lr)
+        self.max_reductions = max_reductions
+        self.start_from_epoch = start_from_epoch
+        self.restore_best_weights = bool(restore_best_weights)
+        self.restore_best_on_reduce = bool(restore_best_on_reduce)
+        self.verbose = verbose
+        self._control: LearningRateControl | None = None
+        self._missing_warned = False
+        self._state = _CallbackState(
+            {
+                "best": math.nan,
+                "best_epoch": -1,
+                "wait": 0,
+                "cooldown_counter": 0,
+                "reductions": 0,
+                "stopped_epoch": -1,
+                "monitor_choice": -1,
+            },
+            name="cool_down_on_plateau",
+        )
+
+    # Read-only views of the state.
+    @property
+    def best(self) -> float | None:
+        """Best monitored value so far (``None`` before the first)."""
+        best = self._state.values["best"]
+        return None if math.isnan(best) else best
+
+    @property
+    def best_epoch(self) -> int | None:
+        """0-based epoch of the best value."""
+        epoch = self._state.values["best_epoch"]
+        return None if epoch < 0 else epoch
+
+    @property
+    def wait(self) -> int:
+        """Consecutive epochs without improvement counted so far."""
+        return self._state.values["wait"]
+
+    @property
+    def reductions(self) -> int:
+        """Reductions made so far."""
+        return self._state.values["reductions"]
+
+    @property
+    def stopped_epoch(self) -> int | None:
+        """0-based epoch at which this callback last stopped training."""
+        epoch = self._state.values["stopped_epoch"]
+        return None if epoch < 0 else epoch
+
+    @property
+    def best_weights(self) -> list | None:
+        """Copy of the weights of the best epoch, when they are kept."""
+        return list(self._state.arrays) or None
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "monitor": self.monitor,
+            "mode": self.mode,
+            "factor": self.factor,
+            "patience": self.patience,
+            "min_delta": self.min_delta,
+            "min_rel_delta": self.min_rel_delta,
+            "cooldown": self.cooldown,
+            "min_lr": self.min_lr,
+            "max_reductions": self.max_reductions,
+            "start_from_epoch": self.start_from_epoch,
+            "restore_best_weights": self.restore_best_weights,
+            "restore_best_on_reduce": self.restore_best_on_reduce,
+            "verbose": self.verbose,
+        }
+
+    def set_model(self, model: keras.Model) -> None:
+        super().set_model(model)
+        if getattr(model, "optimizer", None) is None:
+            return
+        self._control = attach(model)
+        attach_state(model, self._state)
+
+    @property
+    def _keep_weights(self) -> bool:
+        return self.restore_best_weights or self.restore_best_on_reduce
+
+    def _monitor_name(self, logs: dict[str, Any]) -> str | None:
+        if self.monitor is not None:
+            return self.monitor
+        values = self._state.values
+        if values["monitor_choice"] < 0:
+            if _DEFAULT_MONITORS[0] in logs:
+                values["monitor_choice"] = 0
+            elif _DEFAULT_MONITORS[1] in logs:
+                values["monitor_choice"] = 1
+                warnings.warn(
+                    "CoolDownOnPlateau: there is no `val_loss` (no validation "
+                    "data), so `loss` is monitored instead; pass `monitor=` to "
+                    "choose explicitly.",
+                    stacklevel=2,
+                )
+            else:
+                return None
+        return _DEFAULT_MONITORS[values["monitor_choice"]]
+
+    def _improves(self, current: float, monitor: str) -> bool:
+        best = self._state.values["best"]
+        if math.isnan(current):
+            return False
+        if math.isnan(best):
+            return True
+        threshold = max(self.min_delta, self.min_rel_delta * abs(best))
+        mode = _direction(monitor) if self.mode == "auto" else self.mode
+        if mode == "min":
+            return current < best - threshold
+        return current > best + threshold
+
+    def _say(self, epoch: int, message: str) -> None:
+        if self.verbose:
+            print(f"\nEpoch {epoch + 1}: CoolDownOnPlateau: {message}")
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if logs is None:
+            logs = {}
+        rate = self._control.value
+        logs["learning_rate"] = rate
+        monitor = self._monitor_name(logs)
+        if monitor is None or monitor not in logs:
+            if not self._missing_warned:
+                self._missing_warned = True
+                warnings.warn(
+                    f"CoolDownOnPlateau: `{monitor or 'val_loss'}` is not in the "
+                    f"logs (available: {', '.join(sorted(logs))}); epochs without "
+                    "it are not counted.",
+                    stacklevel=2,
+                )
+            return
+        if epoch < self.start_from_epoch:
+            return
+        current = float(logs[monitor])
+        values = self._state.values
+        improved = self._improves(current, monitor)
+        if improved:
+            values["best"] = current
+            values["best_epoch"] = epoch
+            values["wait"] = 0
+            if self._keep_weights:
+                self._state.arrays = self.model.get_weights()
+        if values["cooldown_counter"] > 0:
+            values["cooldown_counter"] -= 1
+            values["wait"] = 0
+            return
+        if improved:
+            return
+        values["wait"] += 1
+        if values["wait"] < max(self.patience, 1):
+            return
+        waited = values["wait"]
+        values["wait"] = 0
+        plateau = (
+            f"{monitor} has not improved on {values['best']:.6g} "
+            f"(epoch {values['best_epoch'] + 1}) for {waited} epochs"
+        )
+        at_min = rate <= self.min_lr * (1.0 + _RATE_TOLERANCE)
+        if values["reductions"] < self.max_reductions and not at_min:
+            old, new = self._control.multiply(self.factor, min_lr=self.min_lr)
+            values["reductions"] += 1
+            values["cooldown_counter"] = self.cooldown
+            message = (
+                f"{plateau}; learning rate {old:.6g} -> {new:.6g} "
+                f"(reduction {values['reductions']} of {self.max_reductions})."
+            )
+            if self.restore_best_on_reduce and self._state.arrays:
+                self.model.set_weights(self._state.arrays)
+                message += f" Restored the weights of epoch {values['best_epoch'] + 1}."
+            self._say(epoch, message)
+            return
+        values["stopped_epoch"] = epoch
+        self.model.stop_training = True
+        if at_min and values["reductions"] < self.max_reductions:
+            reason = f"the learning rate {rate:.6g} is at min_lr={self.min_lr:.6g}"
+        else:
+            reason = "no reduction is left"
+        message = (
+            f"{plateau} after {values['reductions']} of {self.max_reductions} "
+            f"reductions and {reason}; stopping training"
+        )
+        if self.restore_best_weights and self._state.arrays:
+            self.model.set_weights(self._state.arrays)
+            message += f" and restoring the weights of epoch {values['best_epoch'] + 1}"
+        self._say(epoch, message + ".")

@@ -1,0 +1,474 @@
+"""CoolDownOnPlateau: scripted decisions, then real training on both backends."""
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+from keras_adaptive.callbacks import CoolDownOnPlateau, ScaledLearningRate
+
+# ---------------------------------------------------------------------------
+# Scripted logs: the callback driven epoch by epoch, without training.
+
+
+def tiny_model(learning_rate=1.0, optimizer=None):
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False)])
+    model.compile(optimizer or keras.optimizers.SGD(learning_rate), "mse")
+    return model
+
+
+def drive(callback, model, values, key="val_loss"):
+    """Feed ``values`` as epoch logs; the kernel holds the epoch number.
+
+    Returns the logged learning rates and the epoch at which training stopped.
+    """
+    callback.set_model(model)
+    callback.on_train_begin()
+    rates = []
+    for epoch, value in enumerate(values):
+        model.layers[0].kernel.assign([[float(epoch)]])
+        logs = {key: value}
+        callback.on_epoch_end(epoch, logs)
+        rates.append(logs["learning_rate"])
+        if model.stop_training:
+            return rates, epoch
+    return rates, None
+
+
+def kernel(model):
+    return float(keras.ops.convert_to_numpy(model.layers[0].kernel)[0, 0])
+
+
+def test_min_mode_reductions_stop_and_restore(capsys):
+    model = tiny_model(1.0)
+    callback = CoolDownOnPlateau(
+        patience=2, max_reductions=2, min_rel_delta=0.0, verbose=1
+    )
+    values = [1.0, 0.9, 0.8, 0.8, 0.85, 0.8, 0.8, 0.81, 0.8, 0.7]
+    rates, stop = drive(callback, model, values)
+    # Plateau counted at epochs 3,4 -> reduce at 4; 5,6 -> reduce at 6; 7,8 -> stop.
+    np.testing.assert_allclose(rates, [1.0] * 5 + [0.1] * 2 + [0.01] * 2, rtol=1e-6)
+    assert stop == 8
+    assert callback.stopped_epoch == 8
+    assert callback.reductions == 2
+    assert callback.best == pytest.approx(0.8)
+    assert callback.best_epoch == 2
+    assert kernel(model) == 2.0  # the weights of epoch 2 (0-based) are back
+    lines = [line for line in capsys.readouterr().out.splitlines() if line]
+    assert lines == [
+        "Epoch 5: CoolDownOnPlateau: val_loss has not improved on 0.8 (epoch 3) "
+        "for 2 epochs; learning rate 1 -> 0.1 (reduction 1 of 2).",
+        "Epoch 7: CoolDownOnPlateau: val_loss has not improved on 0.8 (epoch 3) "
+        "for 2 epochs; learning rate 0.1 -> 0.01 (reduction 2 of 2).",
+        "Epoch 9: CoolDownOnPlateau: val_loss has not improved on 0.8 (epoch 3) "
+        "for 2 epochs after 2 of 2 reductions and no reduction is left; stopping "
+        "training and restoring the weights of epoch 3.",
+    ]
+
+
+def test_max_mode_and_auto_direction():
+    values = [0.5, 0.6, 0.6, 0.7, 0.7, 0.7, 0.7, 0.7]
+    for monitor, mode in (("val_accuracy", "auto"), ("val_score", "max")):
+        model = tiny_model(1.0)
+        callback = CoolDownOnPlateau(
+            monitor=monitor, mode=mode, patience=1, max_reductions=1
+        )
+        rates, stop = drive(callback, model, values, key=monitor)
+        # 0.6 at epoch 2 does not improve -> reduce; 0.7 improves at 3; stop at 4.
+        np.testing.assert_allclose(rates, [1.0, 1.0, 1.0, 0.1, 0.1], rtol=1e-6)
+        assert stop == 4
+        assert kernel(model) == 3.0
+
+
+def test_min_mode_ignores_a_rising_value_as_improvement():
+    model = tiny_model(1.0)
+    callback = CoolDownOnPlateau(monitor="loss", mode="min", patience=1)
+    rates, _ = drive(callback, model, [1.0, 2.0, 3.0], key="loss")
+    np.testing.assert_allclose(rates, [1.0, 1.0, 0.1], rtol=1e-6)
+
+
+def test_negative_flat_metric_is_a_plateau():
+    # best * (1 - rtol) is above a negative best: that rule would never reduce.
+    model = tiny_model(1.0)
+    callback = CoolDownOnPlateau(
+        monitor="val_elbo", mode="min", patience=2, min_rel_delta=0.01
+    )
+    values = [-1.0, -1.0, -1.005, -2.0, -2.0, -2.0]
+    rates, stop = drive(callback, model, values, key="val_elbo")
+    # -1.005 beats -1.0 by less than 1% of |best|: epochs 1, 2 form a plateau.
+    np.testing.assert_allclose(rates, [1.0] * 3 + [0.1] * 3, rtol=1e-6)
+    assert callback.reductions == 2
+    assert callback.best == -2.0
+    assert stop is None
+
+
+def test_min_delta_is_absolute():
+    model = tiny_model(1.0)
+    callback = CoolDownOnPlateau(
+        monitor="val_loss", patience=1, min_delta=0.1, min_rel_delta=0.0
+    )
+    rates, _ = drive(callback, model, [1.0, 0.95, 0.8, 0.75])
+    np.testing.assert_allclose(rates, [1.0, 1.0, 0.1, 0.1], rtol=1e-6)
+    assert callback.best == pytest.approx(0.8)
+
+
+def test_cooldown_skips_epochs_after_each_reduction():
+    model = tiny_model(1.0)
+    callback = CoolDownOnPlateau(patience=1, cooldown=2, min_rel_delta=0.0)
+    rates, stop = drive(callback, model, [1.0] * 20)
+    # Reductions at 1, 4, 7 (epochs 2-3, 5-6, 8-9 are cooldown); stop at 10.
+    expected = [1.0, 1.0, 0.1, 0.1, 0.1, 0.01, 0.01, 0.01, 1e-3, 1e-3, 1e-3]
+    np.testing.assert_allclose(rates, expected, rtol=1e-6)
+    assert stop == 10
+    assert kernel(model) == 0.0
+
+
+def test_min_lr_reached_before_max_reductions(capsys):
+    model = tiny_model(1.0)
+    callback = CoolDownOnPlateau(patience=1, min_lr=0.05, max_reductions=3, verbose=1)
+    rates, stop = drive(callback, model, [1.0, 1.0, 1.0, 1.0, 1.0])
+    np.testing.assert_allclose(rates, [1.0, 1.0, 0.1, 0.05], rtol=1e-6)
+    assert stop == 3
+    assert callback.reductions == 2
+    out = capsys.readouterr().out
+    assert "learning rate 0.1 -> 0.05 (reduction 2 of 3)." in out
+    assert (
+        "after 2 of 3 reductions and the learning rate 0.05 is at min_lr=0.05; "
+        "stopping training and restoring the weights of epoch 1." in out
+    )
+
+
+def test_start_from_epoch_ignores_warm_up():
+    model = tiny_model(1.0)
+    callback = CoolDownOnPlateau(patience=1, start_from_epoch=3, max_reductions=1)
+    values = [0.5, 0.6, 0.7, 0.8, 0.8, 0.8]
+    rates, stop = drive(callback, model, values)
+    # Epochs 0-2 are not monitored: the best is epoch 3's 0.8.
+    np.testing.assert_allclose(rates, [1.0] * 5 + [0.1], rtol=1e-6)
+    assert stop == 5
+    assert callback.best_epoch == 3
+    assert kernel(model) == 3.0
+
+
+def test_restore_best_on_reduce_and_no_restore_at_stop():
+    model = tiny_model(1.0)
+    callback = CoolDownOnPlateau(
+        patience=1,
+        max_reductions=1,
+        restore_best_on_reduce=True,
+        restore_best_weights=False,
+    )
+    callback.set_model(model)
+    for epoch, value in enumerate([1.0, 0.5, 0.6]):
+        model.layers[0].kernel.assign([[10.0 + epoch]])
+        callback.on_epoch_end(epoch, {"val_loss": value})
+    assert kernel(model) == 11.0  # back to epoch 1 at the reduction
+    model.layers[0].kernel.assign([[20.0]])
+    callback.on_epoch_end(3, {"val_loss": 0.7})
+    assert model.stop_training
+    assert kernel(model) == 20.0
+
+
+def test_missing_validation_falls_back_to_loss_with_one_warning():
+    model = tiny_model(1.0)
+    callback = CoolDownOnPlateau(patience=1)
+    callback.set_model(model)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for epoch, value in enumerate([1.0, 1.0, 1.0]):
+            callback.on_epoch_end(epoch, {"loss": value})
+    messages = [str(w.message) for w in caught if "CoolDown" in str(w.message)]
+    assert len(messages) == 1 and "`loss` is monitored instead" in messages[0]
+    assert callback.reductions == 2
+
+
+def test_explicit_monitor_missing_is_not_counted():
+    model = tiny_model(1.0)
+    callback = CoolDownOnPlateau(monitor="val_loss", patience=1)
+    callback.set_model(model)
+    with pytest.warns(UserWarning, match="`val_loss` is not in the logs"):
+        for epoch in range(3):
+            callback.on_epoch_end(epoch, {"loss": 1.0})
+    assert callback.reductions == 0
+    assert callback.best is None
+
+
+def test_schedule_output_is_scaled_not_replaced():
+    schedule = keras.optimizers.schedules.PiecewiseConstantDecay([10], [1.0, 0.5])
+    model = tiny_model(optimizer=keras.optimizers.SGD(schedule))
+    callback = CoolDownOnPlateau(patience=1)
+    rates, _ = drive(callback, model, [1.0, 1.0, 1.0])
+    np.testing.assert_allclose(rates, [1.0, 1.0, 0.1], rtol=1e-6)
+    wrapped = model.optimizer._learning_rate
+    assert isinstance(wrapped, ScaledLearningRate)
+    assert wrapped.schedule is schedule
+    model.optimizer.iterations.assign(20)
+    np.testing.assert_allclose(float(model.optimizer.learning_rate), 0.005, rtol=1e-6)
+    restored = ScaledLearningRate.from_config(wrapped.get_config())
+    np.testing.assert_allclose(float(restored(20)), 0.005, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"factor": 1.0}, "factor"),
+        ({"factor": 0.0}, "factor"),
+        ({"factor": -0.5}, "factor"),
+        ({"patience": -1}, "patience"),
+        ({"patience": 1.5}, "patience"),
+        ({"mode": "up"}, "mode"),
+        ({"max_reductions": 0}, "max_reductions"),
+        ({"min_lr": -1e-3}, "min_lr"),
+        ({"min_delta": -0.1}, "min_delta"),
+        ({"min_rel_delta": -0.1}, "min_rel_delta"),
+        ({"cooldown": -1}, "cooldown"),
+        ({"start_from_epoch": -2}, "start_from_epoch"),
+        ({"monitor": ""}, "monitor"),
+    ],
+)
+def test_invalid_arguments(kwargs, name):
+    with pytest.raises(ValueError, match=f"`{name}`") as error:
+        CoolDownOnPlateau(**kwargs)
+    assert repr(next(iter(kwargs.values()))) in str(error.value)
+
+
+def test_config_round_trip():
+    callback = CoolDownOnPlateau(monitor="val_acc", factor=0.5, patience=3, cooldown=2)
+    assert CoolDownOnPlateau(**callback.get_config()).get_config() == (
+        callback.get_config()
+    )
+
+
+# ---------------------------------------------------------------------------
+# Real training, jit-compiled, on the current backend.
+
+TRACES = []
+
+
+class CountingSequential(keras.Sequential):
+    """Counts how often the train step is traced (Python runs only then)."""
+
+    def train_step(self, *args, **kwargs):
+        TRACES.append(1)
+        return super().train_step(*args, **kwargs)
+
+
+class Script(keras.callbacks.Callback):
+    """Writes a scripted value into the logs, and records weights and rates."""
+
+    def __init__(self, values, key="val_loss"):
+        super().__init__()
+        self.values = values
+        self.key = key
+        self.weights = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs[self.key] = self.values[epoch]
+        self.weights.append([np.array(w) for w in self.model.get_weights()])
+
+
+X = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
+Y = (X @ np.array([[1.0], [-2.0], [0.5]]) + 0.3).astype("float32")
+
+
+def simulate(rates):
+    """Full-batch gradient descent on the MSE of a linear model, in float64."""
+    w = np.full((3, 1), 0.1)
+    b = np.zeros(1)
+    x, y = X.astype("float64"), Y.astype("float64")
+    out = []
+    for rate in rates:
+        residual = x @ w + b - y
+        w = w - rate * 2.0 / len(x) * x.T @ residual
+        b = b - rate * 2.0 / len(x) * residual.sum(axis=0)
+        out.append((w, b))
+    return out
+
+
+def linear_model(optimizer):
+    model = CountingSequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(1, kernel_initializer=keras.initializers.Constant(0.1)),
+        ]
+    )
+    model.compile(optimizer, "mse", jit_compile=True)
+    return model
+
+
+def decay(step):
+    return 0.1 * 0.5 ** (step / 4.0)
+
+
+def make_optimizer(kind, rate):
+    import keras_adaptive.optimizers as ours
+
+    if rate == "float":
+        learning_rate = 0.1
+    elif rate == "schedule":
+        learning_rate = keras.optimizers.schedules.ExponentialDecay(0.1, 4, 0.5)
+    else:
+        learning_rate = lambda: 0.1  # noqa: E731
+    if kind == "ours":
+        return ours.SGD(learning_rate)
+    optimizer = keras.optimizers.SGD(learning_rate)
+    if kind == "loss_scale":
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+@pytest.mark.parametrize(
+    ("kind", "rate"),
+    [
+        ("keras", "schedule"),
+        ("keras", "float"),
+        ("keras", "callable"),
+        ("loss_scale", "schedule"),
+        ("loss_scale", "float"),
+        ("ours", "schedule"),
+        ("ours", "float"),
+    ],
+)
+def test_end_to_end_effective_rate_without_retracing(kind, rate):
+    TRACES.clear()
+    model = linear_model(make_optimizer(kind, rate))
+    values = [1.0, 0.9, 0.9, 0.8, 0.8, 0.8, 0.8, 0.8]
+    script = Script(values)
+    callback = CoolDownOnPlateau(monitor="val_loss", patience=1, max_reductions=2)
+    history = model.fit(
+        X, Y, batch_size=16, epochs=8, verbose=0, callbacks=[script, callback]
+    )
+    # Reductions at epochs 2 and 4, stop at 5 restoring epoch 3.
+    scale = np.array([1.0, 1.0, 1.0, 0.1, 0.1, 0.01])
+    base = decay(np.arange(6)) if rate == "schedule" else np.full(6, 0.1)
+    expected = simulate(base * scale)
+    assert len(history.history["loss"]) == 6
+    assert len(TRACES) == 1
+    for epoch, (w, b) in enumerate(expected):
+        np.testing.assert_allclose(script.weights[epoch][0], w, rtol=2e-5, atol=1e-6)
+        np.testing.assert_allclose(script.weights[epoch][1], b, rtol=2e-5, atol=1e-6)
+    final = model.get_weights()
+    np.testing.assert_allclose(final[0], expected[3][0], rtol=2e-5, atol=1e-6)
+    # The logged rate is the one of the next step at the end of each epoch.
+    next_base = decay(np.arange(1, 7)) if rate == "schedule" else np.full(6, 0.1)
+    logged_scale = np.array([1.0, 1.0, 1.0, 0.1, 0.1, 0.01])
+    np.testing.assert_allclose(
+        history.history["learning_rate"], next_base * logged_scale, rtol=1e-5
+    )
+    # A second fit continues with the reduced rate, still without retracing.
+    model.fit(
+        X, Y, batch_size=16, epochs=1, verbose=0, callbacks=[Script(values), callback]
+    )
+    assert len(TRACES) == 1
+
+
+def test_end_to_end_adam_of_this_package_converges_with_reductions():
+    import keras_adaptive.optimizers as ours
+
+    TRACES.clear()
+    model = linear_model(ours.Adam(0.05))
+    callback = CoolDownOnPlateau(
+        monitor="loss", patience=2, min_rel_delta=1e-3, max_reductions=2
+    )
+    history = model.fit(X, Y, batch_size=4, epochs=60, verbose=0, callbacks=[callback])
+    rates = np.asarray(history.history["learning_rate"])
+    assert callback.reductions == 2
+    assert len(TRACES) == 1
+    assert set(np.round(rates / 0.05, 6)) == {1.0, 0.1, 0.01}
+    assert history.history["loss"][-1] < 0.05 * history.history["loss"][0]
+
+
+class Interrupt(keras.callbacks.Callback):
+    def __init__(self, at_epoch):
+        super().__init__()
+        self.at_epoch = at_epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.at_epoch:
+            raise RuntimeError("interrupted")
+
+
+class Rates(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.rates = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.rates[epoch] = logs["learning_rate"]
+
+
+@pytest.mark.parametrize("rate", ["float", "schedule"])
+def test_resume_with_backup_and_restore_makes_the_same_decisions(tmp_path, rate):
+    values = [1.0, 0.9, 0.9, 0.9, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8]
+
+    def learning_rate():
+        if rate == "float":
+            return 0.02
+        return keras.optimizers.schedules.ExponentialDecay(0.02, 20, 0.5)
+
+    def run(interrupt_at, backup):
+        keras.utils.set_random_seed(7)
+        model = keras.Sequential(
+            [keras.Input((3,)), keras.layers.Dense(4, "tanh"), keras.layers.Dense(1)]
+        )
+        model.compile(keras.optimizers.Adam(learning_rate()), "mse", jit_compile=True)
+        rates = Rates()
+
+        def callbacks(extra):
+            return [
+                Script(values),
+                CoolDownOnPlateau(monitor="val_loss", patience=2, max_reductions=2),
+                keras.callbacks.BackupAndRestore(str(backup)),
+                rates,
+                *extra,
+            ]
+
+        if interrupt_at is not None:
+            with pytest.raises(RuntimeError, match="interrupted"):
+                model.fit(
+                    X,
+                    Y,
+                    batch_size=8,
+                    epochs=12,
+                    shuffle=False,
+                    verbose=0,
+                    callbacks=callbacks([Interrupt(interrupt_at)]),
+                )
+            # A new process: fresh model, fresh callbacks.
+            keras.utils.set_random_seed(99)
+            model = keras.Sequential(
+                [
+                    keras.Input((3,)),
+                    keras.layers.Dense(4, "tanh"),
+                    keras.layers.Dense(1),
+                ]
+            )
+            model.compile(
+                keras.optimizers.Adam(learning_rate()), "mse", jit_compile=True
+            )
+        history = model.fit(
+            X,
+            Y,
+            batch_size=8,
+            epochs=12,
+            shuffle=False,
+            verbose=0,
+            callbacks=callbacks([]),
+        )
+        return rates.rates, history, model.get_weights()
+
+    rates_a, history_a, weights_a = run(None, tmp_path / "a")
+    rates_b, history_b, weights_b = run(6, tmp_path / "b")
+    # Reductions at 3 and 6, stop at 8 restoring epoch 4.
+    assert sorted(rates_a) == list(range(9))
+    assert sorted(rates_b) == list(range(9))
+    assert len(history_b.history["loss"]) == 3  # epochs 6, 7, 8 after resuming
+    np.testing.assert_allclose(
+        [rates_b[e] for e in range(9)], [rates_a[e] for e in range(9)], rtol=1e-6
+    )
+    scales = [rates_a[e] / rates_a[0] for e in (3, 4, 6, 7)]
+    if rate == "float":
+        np.testing.assert_allclose(scales, [1.0, 0.1, 0.1, 0.01], rtol=1e-5)
+    for a, b in zip(weights_a, weights_b, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
