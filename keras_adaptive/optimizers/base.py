@@ -194,10 +194,14 @@ class Optimizer(keras.optimizers.Optimizer):
 
     def apply(self, grads, trainable_variables=None):
         if keras.backend.backend() == "tensorflow":
+            if trainable_variables is not None:
+                trainable_variables = list(trainable_variables)
+                if not self.built:
+                    _build_outside_trace(self, trainable_variables)
             variables = (
                 self._trainable_variables
                 if trainable_variables is None
-                else list(trainable_variables)
+                else trainable_variables
             )
             if variables:
                 grads = [_densify(g, v) for g, v in zip(grads, variables, strict=True)]
@@ -239,6 +243,30 @@ def serialize_hyperparameter(value: Hyperparameter):
     if isinstance(value, LearningRateSchedule):
         return keras.optimizers.schedules.serialize(value)
     return value
+
+
+def _build_outside_trace(optimizer, variables) -> None:
+    """Creates the optimizer's variables eagerly, even inside a `tf.function`.
+
+    Keras's TensorFlow trainer builds the optimizer during the first trace of
+    the train function; `tf.function` then traces the function a second time,
+    because variables were created in the first. Building under
+    `tf.init_scope()`, with `tf.Variable`'s `experimental_enable_variable_lifting`
+    turned off so that `tf.function` does not capture the new variables,
+    creates ordinary eager variables: the train function is traced once.
+    """
+    import tensorflow as tf
+
+    def eager_variable(next_creator, **kwargs):
+        kwargs["experimental_enable_variable_lifting"] = False
+        return next_creator(**kwargs)
+
+    with (
+        tf.init_scope(),
+        tf.variable_creator_scope(eager_variable),
+        keras.name_scope(optimizer.name, caller=optimizer),
+    ):
+        optimizer.build(variables)
 
 
 def _densify(gradient, variable):

@@ -1,0 +1,181 @@
+"""Construction: bad input is refused with a clear message; lookup by name;
+configs round-trip."""
+
+import inspect
+import math
+
+import keras
+import pytest
+from optimizer_table import INVALID_CHOICES, INVALID_VALUES, ROW_IDS, ROWS
+
+import keras_adaptive
+from keras_adaptive import optimizers
+from keras_adaptive.schedules import MomentumRamp
+
+KERAS_BASE_KEYWORDS = {
+    "weight_decay",
+    "clipnorm",
+    "clipvalue",
+    "global_clipnorm",
+    "ema_momentum",
+    "loss_scale_factor",
+    "gradient_accumulation_steps",
+    "ema_overwrite_frequency",
+    "l2",
+    "state_dtype",
+}
+
+
+def keywords(cls):
+    own = set(inspect.signature(cls.__init__).parameters) - {"self", "kwargs"}
+    return own | KERAS_BASE_KEYWORDS
+
+
+def invalid_cases():
+    for row in ROWS:
+        for table in (INVALID_VALUES, INVALID_CHOICES):
+            for name, (values, valid) in table.items():
+                if name in keywords(row.cls):
+                    for value in values:
+                        yield pytest.param(
+                            row, name, value, valid, id=f"{row.id}-{name}={value!r}"
+                        )
+
+
+@pytest.mark.parametrize("row, name, value, valid", list(invalid_cases()))
+def test_invalid_value_is_refused_with_its_range(row, name, value, valid):
+    kwargs = {**row.kwargs, name: value}
+    if name == "ema_overwrite_frequency":
+        kwargs["use_ema"] = True
+    with pytest.raises(ValueError) as error:
+        row.cls(**kwargs)
+    message = str(error.value)
+    assert f"`{name}`" in message
+    assert f"{name}={value!r}" in message
+    assert valid in message
+    assert row.id in message
+
+
+@pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
+def test_unknown_keyword_is_refused(row):
+    with pytest.raises(ValueError, match=r"unknown keyword argument\(s\) \['lr'\]"):
+        row.cls(lr=0.1)
+
+
+@pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
+def test_every_hyperparameter_has_an_invalid_case(row):
+    """Each float hyperparameter of every class is covered by the table."""
+    for name, parameter in inspect.signature(row.cls.__init__).parameters.items():
+        if isinstance(parameter.default, float):
+            assert name in INVALID_VALUES, f"{row.id}.{name} has no invalid values"
+
+
+@pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
+def test_boundary_values_are_accepted(row):
+    accepted = {
+        "learning_rate": 0.0,
+        "momentum": 0.0,
+        "rho": 0.0,
+        "beta_1": 0.0,
+        "beta_2": 0.0,
+        "initial_accumulator_value": 0.0,
+        "momentum_decay": 0.0,
+    }
+    names = keywords(row.cls)
+    row.cls(**{k: v for k, v in accepted.items() if k in names})
+    row.cls(learning_rate=3)  # an int rate is a float rate
+
+
+@pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
+def test_schedules_are_accepted_where_documented(row):
+    names = keywords(row.cls)
+    for name in ("momentum", "beta_1"):
+        if name in names and row.cls is not optimizers.RMSprop:
+            optimizer = row.cls(**{name: MomentumRamp()})
+            assert isinstance(getattr(optimizer, name), MomentumRamp)
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5)
+    assert row.cls(learning_rate=schedule)._learning_rate is schedule
+
+
+def test_rmsprop_momentum_is_a_float_only():
+    with pytest.raises(ValueError, match="`momentum` must be a float in"):
+        optimizers.RMSprop(momentum=MomentumRamp())
+
+
+@pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
+def test_lookup_by_registered_name_and_by_get(row):
+    looked_up = keras.optimizers.get(f"keras_adaptive>{row.id}")
+    assert type(looked_up) is row.cls
+    assert type(optimizers.get(row.id.lower())) is row.cls
+    assert getattr(keras_adaptive, row.id) is row.cls
+
+
+def test_get_refuses_unknown_names():
+    with pytest.raises(ValueError, match="Unknown optimizer name='adamw'"):
+        optimizers.get("adamw")
+
+
+@pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
+def test_config_round_trip(row):
+    optimizer = row.make(
+        weight_decay=0.01,
+        clipnorm=1.5,
+        use_ema=True,
+        ema_momentum=0.95,
+        gradient_accumulation_steps=3,
+        l2=0.002,
+        state_dtype="bfloat16",
+        name="custom",
+    )
+    config = optimizer.get_config()
+    restored = row.cls.from_config(config)
+    assert type(restored) is row.cls
+    assert restored.get_config() == config
+    for key in ("weight_decay", "clipnorm", "ema_momentum", "l2", "state_dtype"):
+        assert config[key] == getattr(optimizer, key)
+    serialized = keras.optimizers.serialize(optimizer)
+    assert serialized["registered_name"] == f"keras_adaptive>{row.id}"
+    assert keras.optimizers.deserialize(serialized).get_config() == config
+
+
+@pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
+def test_config_round_trip_with_schedules(row):
+    names = keywords(row.cls)
+    kwargs = {
+        "learning_rate": keras.optimizers.schedules.CosineDecay(0.1, decay_steps=100)
+    }
+    for name in ("momentum", "beta_1"):
+        if name in names and row.cls is not optimizers.RMSprop:
+            kwargs[name] = MomentumRamp(0.5, 0.99, ramp_steps=50, start_step=5)
+    config = keras.optimizers.serialize(row.make(**kwargs))
+    restored = keras.optimizers.deserialize(config)
+    steps = keras.ops.convert_to_tensor([0, 7, 30, 200])
+    for name in kwargs:
+        original = kwargs[name]
+        value = getattr(restored, name if name != "learning_rate" else "_learning_rate")
+        assert type(value) is type(original)
+        assert keras.ops.all(keras.ops.isclose(value(steps), original(steps)))
+
+
+def test_momentum_ramp_values():
+    ramp = MomentumRamp(0.5, 0.9, ramp_steps=100, start_step=10)
+    steps = [0, 10, 35, 60, 110, 1000]
+    got = keras.ops.convert_to_numpy(ramp(keras.ops.convert_to_tensor(steps)))
+    expected = [0.5, 0.5, 0.5 + 0.4 * (1 - math.cos(math.pi / 4)) / 2, 0.7, 0.9, 0.9]
+    assert got == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"initial_momentum": 1.0}, "`initial_momentum` must be a float in [0.0, 1.0)"),
+        ({"final_momentum": -0.5}, "`final_momentum` must be a float in [0.0, 1.0)"),
+        ({"ramp_steps": 0}, "`ramp_steps` must be an integer >= 1"),
+        ({"ramp_steps": 10.5}, "`ramp_steps` must be an integer >= 1"),
+        ({"start_step": -1}, "`start_step` must be an integer >= 0"),
+    ],
+)
+def test_momentum_ramp_refuses_bad_input(kwargs, message):
+    with pytest.raises(ValueError) as error:
+        MomentumRamp(**kwargs)
+    assert message in str(error.value)

@@ -1,0 +1,107 @@
+"""XLA: the compiled train step gives the same weights as the uncompiled one,
+and is traced once per fit, also with schedules for the rate and momentum.
+
+Runs on whichever backend the suite runs on (TensorFlow: `tf.function` with
+`jit_compile=True`; JAX: `jax.jit`).
+"""
+
+import keras
+import numpy as np
+import pytest
+from optimizer_table import ROW_IDS, ROWS
+
+from keras_adaptive.schedules import MomentumRamp
+
+SAMPLES = 64
+EPOCHS = 3
+
+
+def make_data():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((SAMPLES, 5)).astype("float32")
+    y = (x @ rng.standard_normal((5, 3)) + 0.1).astype("float32")
+    return x, y
+
+
+def make_model():
+    keras.utils.set_random_seed(7)
+    return keras.Sequential(
+        [
+            keras.Input((5,)),
+            keras.layers.Dense(8, activation="tanh"),
+            keras.layers.Dense(3),
+        ]
+    )
+
+
+def count_traces(model):
+    """Wraps `model.train_step`: its Python body runs once per trace."""
+    traces = []
+    train_step = model.train_step
+
+    def counted(*args, **kwargs):
+        traces.append(1)
+        return train_step(*args, **kwargs)
+
+    model.train_step = counted
+    return traces
+
+
+def fit(row, jit_compile, optimizer=None):
+    x, y = make_data()
+    model = make_model()
+    model.compile(
+        optimizer=optimizer or row.make(),
+        loss="mse",
+        jit_compile=jit_compile,
+    )
+    traces = count_traces(model)
+    batch_size = SAMPLES if row.full_batch else 16
+    history = model.fit(
+        x, y, batch_size=batch_size, epochs=EPOCHS, shuffle=False, verbose=0
+    )
+    return model, traces, history.history["loss"]
+
+
+@pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
+def test_jit_and_no_jit_give_the_same_weights(row):
+    compiled, traces, losses = fit(row, jit_compile=True)
+    plain, _, _ = fit(row, jit_compile=False)
+    assert len(traces) == 1, f"train step traced {len(traces)} times"
+    assert losses[-1] < losses[0], "the model must train"
+    for a, b in zip(compiled.get_weights(), plain.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert int(compiled.optimizer.iterations) == int(plain.optimizer.iterations)
+
+
+def schedule_driven(row):
+    kwargs = {
+        "learning_rate": keras.optimizers.schedules.ExponentialDecay(
+            row.make().learning_rate.numpy().item(), decay_steps=4, decay_rate=0.7
+        )
+    }
+    for name in ("momentum", "beta_1"):
+        if hasattr(row.make(), name) and row.id != "RMSprop":
+            kwargs[name] = MomentumRamp(0.5, 0.95, ramp_steps=8)
+    return row.make(**kwargs)
+
+
+@pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
+def test_schedules_trace_once_and_match_eager(row):
+    compiled, traces, _ = fit(row, True, optimizer=schedule_driven(row))
+    plain, _, _ = fit(row, False, optimizer=schedule_driven(row))
+    assert len(traces) == 1, f"train step traced {len(traces)} times"
+    for a, b in zip(compiled.get_weights(), plain.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_momentum_schedule_changes_the_trajectory_inside_the_compiled_step():
+    """A schedule evaluated at trace time only would act as a constant: the
+    ramp must give different weights from both of its end values."""
+    row = ROWS[ROW_IDS.index("Momentum")]
+    results = []
+    for momentum in (0.5, MomentumRamp(0.5, 0.95, ramp_steps=8), 0.95):
+        model, _, _ = fit(row, True, optimizer=row.make(momentum=momentum))
+        results.append(model.get_weights()[0])
+    assert not np.allclose(results[1], results[0], rtol=1e-4)
+    assert not np.allclose(results[1], results[2], rtol=1e-4)
