@@ -1,0 +1,266 @@
+"""BoldDriver: scripted decisions, revert of weights and slots, real training."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from keras_adaptive.callbacks import BoldDriver
+
+
+def tiny_model(optimizer):
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False)])
+    model.compile(optimizer, "mse")
+    model.optimizer.build(model.trainable_variables)
+    return model
+
+
+def value(variable):
+    return float(np.asarray(keras.ops.convert_to_numpy(variable)).ravel()[0])
+
+
+def test_scripted_accept_reject_and_revert(capsys):
+    optimizer = keras.optimizers.SGD(1.0, momentum=0.9)
+    model = tiny_model(optimizer)
+    slot = optimizer.momentums[0]
+    callback = BoldDriver(verbose=1)
+    callback.set_model(model)
+    callback.on_train_begin()
+    losses = [1.0, 0.8, 0.9, 0.7, math.nan, 0.6]
+    rates, kernels, slots, steps = [], [], [], []
+    for epoch, loss in enumerate(losses):
+        callback.on_epoch_begin(epoch)
+        # "Training" during the epoch: weights, slots and step counter move.
+        model.layers[0].kernel.assign([[float(epoch)]])
+        slot.assign([[10.0 * epoch]])
+        optimizer.iterations.assign(epoch + 1)
+        logs = {"loss": loss}
+        callback.on_epoch_end(epoch, logs)
+        rates.append(logs["learning_rate"])
+        kernels.append(value(model.layers[0].kernel))
+        slots.append(value(slot))
+        steps.append(int(value(optimizer.iterations)))
+    np.testing.assert_allclose(
+        rates, [1.0, 1.0, 1.05, 0.525, 0.55125, 0.275625], rtol=1e-6
+    )
+    np.testing.assert_allclose(value(optimizer.learning_rate), 0.2894063, rtol=1e-6)
+    # Epoch 2 and 4 are undone: back to the state after epochs 1 and 3.
+    assert kernels == [0.0, 1.0, 1.0, 3.0, 3.0, 5.0]
+    assert slots == [0.0, 10.0, 10.0, 30.0, 30.0, 50.0]
+    assert steps == [1, 2, 3, 4, 5, 6]  # the step counter is not reverted
+    assert (callback.increases, callback.decreases) == (3, 2)
+    assert callback.reference == 0.6
+    lines = [line for line in capsys.readouterr().out.splitlines() if line]
+    assert lines == [
+        "Epoch 3: BoldDriver: loss 0.9 did not decrease from 0.8; learning rate "
+        "1.05 -> 0.525, steps undone.",
+        "Epoch 5: BoldDriver: loss nan did not decrease from 0.7; learning rate "
+        "0.55125 -> 0.275625, steps undone.",
+    ]
+
+
+def test_bounds_and_no_revert():
+    model = tiny_model(keras.optimizers.SGD(1.0))
+    callback = BoldDriver(
+        increase=2.0, decrease=0.1, min_lr=0.05, max_lr=3.0, revert=False
+    )
+    callback.set_model(model)
+    callback.on_train_begin()
+    rates = []
+    for epoch, loss in enumerate([5.0, 4.0, 3.0, 2.0, 2.5, 2.6, 2.7]):
+        callback.on_epoch_begin(epoch)
+        model.layers[0].kernel.assign([[float(epoch)]])
+        callback.on_epoch_end(epoch, {"loss": loss})
+        rates.append(value(model.optimizer.learning_rate))
+        assert value(model.layers[0].kernel) == epoch  # never reverted
+    np.testing.assert_allclose(rates, [1.0, 2.0, 3.0, 3.0, 0.3, 0.05, 0.05], rtol=1e-6)
+    # Without revert the reference follows the latest loss.
+    assert callback.reference == 2.7
+
+
+def test_min_delta_and_schedule_scaling():
+    schedule = keras.optimizers.schedules.PiecewiseConstantDecay([100], [0.2, 0.1])
+    model = tiny_model(keras.optimizers.SGD(schedule))
+    callback = BoldDriver(min_delta=0.1)
+    callback.set_model(model)
+    callback.on_train_begin()
+    for epoch, loss in enumerate([1.0, 0.95, 0.8]):
+        callback.on_epoch_begin(epoch)
+        callback.on_epoch_end(epoch, {"loss": loss})
+    # 0.95 is not 0.1 below 1.0: halved; 0.8 is: times 1.05.
+    np.testing.assert_allclose(value(model.optimizer.learning_rate), 0.105, rtol=1e-6)
+    model.optimizer.iterations.assign(200)
+    np.testing.assert_allclose(value(model.optimizer.learning_rate), 0.0525, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"increase": 1.0}, "increase"),
+        ({"increase": 0.5}, "increase"),
+        ({"decrease": 1.0}, "decrease"),
+        ({"decrease": 0.0}, "decrease"),
+        ({"decrease": -0.5}, "decrease"),
+        ({"min_lr": -1.0}, "min_lr"),
+        ({"max_lr": 0.0}, "max_lr"),
+        ({"min_lr": 0.5, "max_lr": 0.1}, "max_lr"),
+        ({"min_delta": -0.1}, "min_delta"),
+        ({"update_freq": 0}, "update_freq"),
+        ({"update_freq": "batch"}, "update_freq"),
+        ({"update_freq": 5, "monitor": "val_loss"}, "monitor"),
+    ],
+)
+def test_invalid_arguments(kwargs, name):
+    with pytest.raises(ValueError, match=f"`{name}`"):
+        BoldDriver(**kwargs)
+
+
+def test_config_round_trip():
+    callback = BoldDriver(increase=1.1, decrease=0.3, update_freq=4, max_lr=2.0)
+    assert BoldDriver(**callback.get_config()).get_config() == callback.get_config()
+
+
+# ---------------------------------------------------------------------------
+# Real training, jit-compiled, on the current backend.
+
+TRACES = []
+
+
+class CountingSequential(keras.Sequential):
+    def train_step(self, *args, **kwargs):
+        TRACES.append(1)
+        return super().train_step(*args, **kwargs)
+
+
+class Snapshot(keras.callbacks.Callback):
+    """Records weights and optimizer variables, optionally scripting the loss."""
+
+    def __init__(self, losses=None):
+        super().__init__()
+        self.losses = losses
+        self.states = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.losses is not None:
+            logs["loss"] = self.losses[epoch]
+        optimizer = self.model.optimizer
+        while hasattr(optimizer, "inner_optimizer"):
+            optimizer = optimizer.inner_optimizer
+        named = {v.path: np.array(v) for v in optimizer.variables}
+        self.states.append((self.model.get_weights(), named))
+
+
+X = np.random.default_rng(1).normal(size=(16, 3)).astype("float32")
+Y = (X @ np.array([[1.0], [-2.0], [0.5]]) + 0.3).astype("float32")
+
+
+def make_optimizer(kind, rate):
+    import keras_adaptive.optimizers as ours
+
+    if rate == "schedule":
+        learning_rate = keras.optimizers.schedules.ExponentialDecay(0.05, 8, 0.5)
+    else:
+        learning_rate = 0.05
+    if kind == "ours":
+        return ours.Adam(learning_rate)
+    optimizer = keras.optimizers.Adam(learning_rate)
+    if kind == "loss_scale":
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+@pytest.mark.parametrize(
+    ("kind", "rate"),
+    [
+        ("keras", "float"),
+        ("keras", "schedule"),
+        ("loss_scale", "float"),
+        ("ours", "schedule"),
+    ],
+)
+def test_end_to_end_revert_restores_weights_and_slots(kind, rate):
+    TRACES.clear()
+    model = CountingSequential(
+        [keras.Input((3,)), keras.layers.Dense(2), keras.layers.Dense(1)]
+    )
+    model.compile(make_optimizer(kind, rate), "mse", jit_compile=True)
+    before = Snapshot(losses=[1.0, 0.9, 2.0, 0.8])
+    after = Snapshot()
+    history = model.fit(
+        X,
+        Y,
+        batch_size=4,
+        epochs=4,
+        shuffle=False,
+        verbose=0,
+        callbacks=[before, BoldDriver(), after],
+    )
+    assert len(TRACES) == 1
+    weights_1, slots_1 = before.states[1]
+    weights_2, slots_2 = after.states[2]
+    assert not np.allclose(before.states[2][0][0], weights_1[0])  # epoch 2 moved
+    for a, b in zip(weights_1, weights_2, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert slots_1.keys() == slots_2.keys()
+    reverted = [k for k in slots_1 if "iteration" not in k and "learning_rate" not in k]
+    assert len(reverted) >= 2 * len(weights_1)  # Adam's two slots per weight
+    for key in reverted:
+        if "lr_scale" in key:
+            continue
+        np.testing.assert_array_equal(slots_1[key], slots_2[key])
+    steps = [np.asarray(v).item() for k, v in slots_2.items() if "iteration" in k]
+    assert steps == [12]
+    # Rates: epoch 1 accepted (x1.05), epoch 2 rejected (x0.5), epoch 3 accepted.
+    base = 0.05 * 0.5 ** (np.arange(1, 5) * 4 / 8) if rate == "schedule" else 0.05
+    scale = np.array([1.0, 1.0, 1.05, 0.525])
+    np.testing.assert_allclose(
+        history.history["learning_rate"], base * scale, rtol=1e-5
+    )
+
+
+def simulate_windows(lr, epochs, batch, window, increase, decrease):
+    """Bold driver over windows of batches, plain SGD, float64, no shuffling."""
+    w, b = np.full((3, 1), 0.2), np.zeros(1)
+    x, y = X.astype("float64"), Y.astype("float64")
+    reference = math.nan
+    saved = (w, b)
+    for _ in range(epochs):
+        losses = []
+        for start in range(0, len(x), batch):
+            xb, yb = x[start : start + batch], y[start : start + batch]
+            residual = xb @ w + b - yb
+            losses.append(float(np.mean(residual**2)))
+            w = w - lr * 2.0 / len(xb) * xb.T @ residual
+            b = b - lr * 2.0 / len(xb) * residual.sum(axis=0)
+            if len(losses) == window:
+                loss = float(np.mean(losses))
+                losses = []
+                if math.isnan(reference):
+                    reference, saved = loss, (w, b)
+                elif loss < reference:
+                    lr, reference, saved = lr * increase, loss, (w, b)
+                else:
+                    lr, (w, b) = lr * decrease, saved
+    return w, b, lr
+
+
+def test_end_to_end_batch_windows_match_a_float64_simulation():
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(1, kernel_initializer=keras.initializers.Constant(0.2)),
+        ]
+    )
+    model.compile(keras.optimizers.SGD(0.35), "mse", jit_compile=True)
+    callback = BoldDriver(update_freq=2, increase=1.2, decrease=0.5)
+    model.fit(
+        X, Y, batch_size=4, epochs=3, shuffle=False, verbose=0, callbacks=[callback]
+    )
+    w, b, lr = simulate_windows(0.35, 3, 4, 2, 1.2, 0.5)
+    assert callback.increases > 0 and callback.decreases > 0
+    assert callback.increases + callback.decreases == 5
+    np.testing.assert_allclose(value(model.optimizer.learning_rate), lr, rtol=1e-5)
+    kernel, bias = model.get_weights()
+    np.testing.assert_allclose(kernel, w, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(bias, b, rtol=1e-4, atol=1e-5)
