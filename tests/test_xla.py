@@ -8,30 +8,12 @@ Runs on whichever backend the suite runs on (TensorFlow: `tf.function` with
 import keras
 import numpy as np
 import pytest
+from models import batch_size, dense_model, regression_data
 from optimizer_table import ROW_IDS, ROWS
 
 from keras_adaptive.schedules import MomentumRamp
 
-SAMPLES = 64
 EPOCHS = 3
-
-
-def make_data():
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((SAMPLES, 5)).astype("float32")
-    y = (x @ rng.standard_normal((5, 3)) + 0.1).astype("float32")
-    return x, y
-
-
-def make_model():
-    keras.utils.set_random_seed(7)
-    return keras.Sequential(
-        [
-            keras.Input((5,)),
-            keras.layers.Dense(8, activation="tanh"),
-            keras.layers.Dense(3),
-        ]
-    )
 
 
 def count_traces(model):
@@ -48,17 +30,16 @@ def count_traces(model):
 
 
 def fit(row, jit_compile, optimizer=None):
-    x, y = make_data()
-    model = make_model()
+    x, y = regression_data()
+    model = dense_model()
     model.compile(
         optimizer=optimizer or row.make(),
         loss="mse",
         jit_compile=jit_compile,
     )
     traces = count_traces(model)
-    batch_size = SAMPLES if row.full_batch else 16
     history = model.fit(
-        x, y, batch_size=batch_size, epochs=EPOCHS, shuffle=False, verbose=0
+        x, y, batch_size=batch_size(row), epochs=EPOCHS, shuffle=False, verbose=0
     )
     return model, traces, history.history["loss"]
 

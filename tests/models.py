@@ -1,0 +1,34 @@
+"""Small deterministic models and data shared by the generic optimizer tests."""
+
+import keras
+import numpy as np
+
+SAMPLES = 64
+
+
+def regression_data(samples=SAMPLES, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((samples, 5)).astype("float32")
+    y = (x @ rng.standard_normal((5, 3)) + 0.1).astype("float32")
+    return x, y
+
+
+def dense_model(seed=7):
+    """5 -> 8 (tanh) -> 3, with weights fixed by `seed`."""
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [
+            keras.Input((5,)),
+            keras.layers.Dense(8, activation="tanh"),
+            keras.layers.Dense(3),
+        ]
+    )
+
+
+def batch_size(row):
+    """Full-batch methods see the whole data set at every step."""
+    return SAMPLES if row.full_batch else 16
+
+
+def numpy_values(variables):
+    return [keras.ops.convert_to_numpy(v) for v in variables]
