@@ -1,0 +1,363 @@
+"""Pictures of the lectures: training curves and optimizer paths on 2-D surfaces.
+
+``matplotlib`` (and Pillow, for GIFs) are imported only inside the functions
+that draw, so importing this module costs nothing; install them with the
+``plot`` extra.
+
+The 2-D surfaces carry their analytic gradients, and :func:`trace_optimizer`
+moves a ``keras.Variable`` with a real optimizer instance through
+``optimizer.apply_gradients``, so the paths are those of the optimizer
+classes themselves.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import keras
+import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+
+@dataclass(frozen=True)
+class Surface:
+    """A 2-D test function with its gradient, a start point and a view window."""
+
+    name: str
+    title: str
+    value: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    gradient: Callable[[float, float], tuple[float, float]]
+    start: tuple[float, float]
+    xlim: tuple[float, float]
+    ylim: tuple[float, float]
+    minimum: tuple[float, float] | None
+    log_levels: bool = False
+
+
+def _quadratic(x, y):
+    return 10.0 * x**2 + 0.5 * y**2
+
+
+def _quadratic_gradient(x, y):
+    return 20.0 * x, 1.0 * y
+
+
+def _saddle(x, y):
+    return x**2 - y**2
+
+
+def _saddle_gradient(x, y):
+    return 2.0 * x, -2.0 * y
+
+
+def _rosenbrock(x, y):
+    return (1.0 - x) ** 2 + 100.0 * (y - x**2) ** 2
+
+
+def _rosenbrock_gradient(x, y):
+    return (
+        -2.0 * (1.0 - x) - 400.0 * x * (y - x**2),
+        200.0 * (y - x**2),
+    )
+
+
+def _beale(x, y):
+    return (
+        (1.5 - x + x * y) ** 2
+        + (2.25 - x + x * y**2) ** 2
+        + (2.625 - x + x * y**3) ** 2
+    )
+
+
+def _beale_gradient(x, y):
+    a = 1.5 - x + x * y
+    b = 2.25 - x + x * y**2
+    c = 2.625 - x + x * y**3
+    return (
+        2 * a * (y - 1) + 2 * b * (y**2 - 1) + 2 * c * (y**3 - 1),
+        2 * a * x + 2 * b * 2 * x * y + 2 * c * 3 * x * y**2,
+    )
+
+
+SURFACES: dict[str, Surface] = {
+    "quadratic": Surface(
+        name="quadratic",
+        title=r"$10\,\theta_1^2 + 0.5\,\theta_2^2$",
+        value=_quadratic,
+        gradient=_quadratic_gradient,
+        start=(-0.9, -2.8),
+        xlim=(-1.2, 1.2),
+        ylim=(-3.2, 3.2),
+        minimum=(0.0, 0.0),
+    ),
+    "saddle": Surface(
+        name="saddle",
+        title=r"saddle point $\theta_1^2 - \theta_2^2$",
+        value=_saddle,
+        gradient=_saddle_gradient,
+        start=(-1.5, 1e-3),
+        xlim=(-1.6, 1.6),
+        ylim=(-1.6, 1.6),
+        minimum=None,
+    ),
+    "rosenbrock": Surface(
+        name="rosenbrock",
+        title=r"Rosenbrock $(1-\theta_1)^2 + 100(\theta_2-\theta_1^2)^2$",
+        value=_rosenbrock,
+        gradient=_rosenbrock_gradient,
+        start=(-1.5, 2.0),
+        xlim=(-2.0, 2.0),
+        ylim=(-1.0, 3.0),
+        minimum=(1.0, 1.0),
+        log_levels=True,
+    ),
+    "beale": Surface(
+        name="beale",
+        title="Beale",
+        value=_beale,
+        gradient=_beale_gradient,
+        start=(1.0, 1.4),
+        xlim=(-4.5, 4.5),
+        ylim=(-4.5, 4.5),
+        minimum=(3.0, 0.5),
+        log_levels=True,
+    ),
+}
+
+
+def get_surface(name: str) -> Surface:
+    """Return the :class:`Surface` called ``name`` (see ``SURFACES``)."""
+    if name not in SURFACES:
+        raise ValueError(
+            f"surface={name!r} is unknown; choose one of {', '.join(SURFACES)}"
+        )
+    return SURFACES[name]
+
+
+def trace_optimizer(
+    optimizer: keras.optimizers.Optimizer,
+    surface: Surface,
+    steps: int,
+    start: Sequence[float] | None = None,
+    bound: float = 1e3,
+) -> np.ndarray:
+    """Run ``optimizer`` for ``steps`` steps on ``surface``; return the path.
+
+    The parameters live in two scalar ``keras.Variable`` objects updated by
+    ``optimizer.apply_gradients``. The result has shape ``(k + 1, 2)``: the
+    start and one row per step, ``k <= steps``; the run stops early once a
+    coordinate leaves ``[-bound, bound]`` or becomes non-finite (divergence).
+    """
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps={steps!r} must be a non-negative integer")
+    x0, y0 = surface.start if start is None else start
+    theta = [
+        keras.Variable(np.float32(x0), name="theta_1"),
+        keras.Variable(np.float32(y0), name="theta_2"),
+    ]
+    path = [(float(x0), float(y0))]
+    for _ in range(steps):
+        x, y = (float(keras.ops.convert_to_numpy(v)) for v in theta)
+        gx, gy = surface.gradient(x, y)
+        grads = [keras.ops.convert_to_tensor(np.float32(g)) for g in (gx, gy)]
+        optimizer.apply_gradients(zip(grads, theta, strict=True))
+        point = tuple(float(keras.ops.convert_to_numpy(v)) for v in theta)
+        path.append(point)
+        if not all(np.isfinite(p) and abs(p) <= bound for p in point):
+            break
+    return np.asarray(path, dtype=np.float64)
+
+
+def plot_histories(
+    histories: Mapping[str, Mapping[str, Sequence[float]]],
+    metric: str,
+    *,
+    ylabel: str | None = None,
+    title: str | None = None,
+    log_scale: bool = False,
+    path: str | os.PathLike | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Plot ``metric`` against epochs, one line per history.
+
+    Args:
+        histories: maps a label (e.g. the optimizer name) to a Keras
+            ``History.history``-like dict of per-epoch lists.
+        metric: key to plot, e.g. ``"loss"`` or ``"val_accuracy"``.
+        ylabel: y-axis label; defaults to ``metric``.
+        title: figure title.
+        log_scale: logarithmic y axis (the usual view of training cost).
+        path: where to save the PNG, if given.
+        ax: axes to draw into; a new figure otherwise.
+
+    Returns:
+        The matplotlib figure.
+    """
+    plt = _pyplot()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7.0, 4.5), layout="constrained")
+    else:
+        fig = ax.figure
+    drawn = 0
+    for index, (label, history) in enumerate(histories.items()):
+        values = [float(v) for v in history.get(metric, [])]
+        if not values:
+            continue
+        epochs = np.arange(1, len(values) + 1)
+        ax.plot(
+            epochs,
+            values,
+            marker=_MARKERS[index % len(_MARKERS)],
+            markersize=4,
+            linewidth=1.6,
+            label=label,
+            color=_color(plt, index),
+        )
+        drawn += 1
+    if drawn == 0:
+        raise ValueError(
+            f"metric={metric!r} is in none of the histories; "
+            f"available: {sorted({k for h in histories.values() for k in h})}"
+        )
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel or metric)
+    if log_scale:
+        ax.set_yscale("log")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize="small", ncols=2 if drawn > 5 else 1)
+    if title:
+        ax.set_title(title)
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
+
+
+def plot_trajectories(
+    surface: Surface,
+    trajectories: Mapping[str, np.ndarray],
+    *,
+    title: str | None = None,
+    path: str | os.PathLike | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Draw ``surface``'s contours and each optimizer's path on top.
+
+    Args:
+        surface: the 2-D function.
+        trajectories: maps a label to an array of shape ``(k, 2)``.
+        title: axes title; defaults to the surface's.
+        path: where to save the PNG, if given.
+        ax: axes to draw into; a new figure otherwise.
+
+    Returns:
+        The matplotlib figure.
+    """
+    plt = _pyplot()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7.0, 5.5), layout="constrained")
+    else:
+        fig = ax.figure
+    _contours(ax, surface)
+    for index, (label, points) in enumerate(trajectories.items()):
+        points = np.asarray(points, dtype=float)
+        color = _color(plt, index)
+        ax.plot(points[:, 0], points[:, 1], "-", color=color, lw=1.6, label=label)
+        ax.plot(points[-1, 0], points[-1, 1], "o", color=color, ms=5)
+    ax.plot(*surface.start, "ks", ms=6, label="start")
+    if surface.minimum is not None:
+        ax.plot(*surface.minimum, "k*", ms=12, label="minimum")
+    _decorate(ax, surface, title)
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
+
+
+def animate_trajectories(
+    surface: Surface,
+    trajectories: Mapping[str, np.ndarray],
+    path: str | os.PathLike,
+    *,
+    title: str | None = None,
+    fps: int = 15,
+    max_frames: int = 120,
+) -> bool:
+    """Write an animated GIF of the paths growing step by step.
+
+    Returns ``False`` (and writes nothing) when Pillow is not installed.
+    """
+    try:
+        import PIL  # noqa: F401
+    except ImportError:
+        return False
+    plt = _pyplot()
+    from matplotlib.animation import FuncAnimation, PillowWriter
+
+    fig, ax = plt.subplots(figsize=(6.0, 4.8), layout="constrained")
+    _contours(ax, surface)
+    arrays = {k: np.asarray(v, dtype=float) for k, v in trajectories.items()}
+    longest = max(len(points) for points in arrays.values())
+    stride = max(1, int(np.ceil(longest / max_frames)))
+    lines = []
+    for index, label in enumerate(arrays):
+        (line,) = ax.plot([], [], "-o", color=_color(plt, index), lw=1.6, ms=2)
+        line.set_label(label)
+        lines.append(line)
+    ax.plot(*surface.start, "ks", ms=6, label="start")
+    if surface.minimum is not None:
+        ax.plot(*surface.minimum, "k*", ms=12, label="minimum")
+    _decorate(ax, surface, title)
+    frames = list(range(1, longest + 1, stride))
+    if frames[-1] != longest:
+        frames.append(longest)
+
+    def update(frame: int) -> list[Any]:
+        for line, points in zip(lines, arrays.values(), strict=True):
+            line.set_data(points[:frame, 0], points[:frame, 1])
+        return lines
+
+    animation = FuncAnimation(fig, update, frames=frames, blit=False)
+    animation.save(path, writer=PillowWriter(fps=fps))
+    plt.close(fig)
+    return True
+
+
+_MARKERS = ("o", "s", "^", "v", "D", "P", "X", "<", ">", "*")
+
+
+def _pyplot():
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _color(plt, index: int):
+    return plt.get_cmap("tab10")(index % 10)
+
+
+def _contours(ax: Axes, surface: Surface) -> None:
+    xs = np.linspace(*surface.xlim, 300)
+    ys = np.linspace(*surface.ylim, 300)
+    grid_x, grid_y = np.meshgrid(xs, ys)
+    values = surface.value(grid_x, grid_y)
+    if surface.log_levels:
+        low = max(float(values.min()), 1e-3)
+        levels = np.logspace(np.log10(low), np.log10(float(values.max())), 25)
+    else:
+        levels = np.linspace(float(values.min()), float(values.max()), 25)
+    ax.contour(grid_x, grid_y, values, levels=levels, cmap="Greys", linewidths=0.6)
+
+
+def _decorate(ax: Axes, surface: Surface, title: str | None) -> None:
+    ax.set_xlim(*surface.xlim)
+    ax.set_ylim(*surface.ylim)
+    ax.set_xlabel(r"$\theta_1$")
+    ax.set_ylabel(r"$\theta_2$")
+    ax.set_title(title or surface.title)
+    ax.legend(fontsize="small", loc="best", framealpha=0.85)
