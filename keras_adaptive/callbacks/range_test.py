@@ -97,8 +97,9 @@ class LearningRateRangeResult:
         )
         finite = self.losses[np.isfinite(self.losses)]
         if finite.size:
-            top = min(float(finite.max()), 4.0 * float(np.nanmin(self.smoothed_losses)))
-            ax.set_ylim(0.9 * float(finite.min()), max(top, float(finite.min()) * 1.1))
+            lowest = int(np.nanargmin(self.smoothed_losses))
+            top = 1.15 * float(np.nanmax(self.smoothed_losses[: lowest + 1]))
+            ax.set_ylim(0.9 * float(finite.min()), max(top, 1.1 * float(finite.min())))
         ax.set_xlabel("learning rate (log scale)")
         ax.set_ylabel("training loss")
         ax.set_title("Learning-rate range test")
