@@ -1,13 +1,24 @@
 """keras_adaptive: the optimizers and learning-rate policies of the lectures.
 
->>> from keras_adaptive import optimizers
->>> model.compile(optimizer=optimizers.Adam(), loss=...)
+>>> import keras_adaptive as ka
+>>> model.compile(optimizer=ka.Adam(), loss="sparse_categorical_crossentropy")
+>>> model.fit(x, y, callbacks=[ka.callbacks.CoolDownOnPlateau()])
+
+`keras_adaptive.datasets` (MNIST and CIFAR-10 pipelines) is imported on
+demand: it needs TensorFlow and, for downloads, tensorflow-datasets.
 """
 
-from keras_adaptive import optimizers, schedules
+from keras_adaptive import callbacks, optimizers, schedules
+from keras_adaptive.callbacks import find_learning_rate
 from keras_adaptive.optimizers import *  # noqa: F403
 from keras_adaptive.optimizers import __all__ as _optimizer_names
 
 __version__ = "0.1.0"
 
-__all__ = ["optimizers", "schedules", *_optimizer_names]
+__all__ = [
+    "callbacks",
+    "find_learning_rate",
+    "optimizers",
+    "schedules",
+    *_optimizer_names,
+]

@@ -7,10 +7,13 @@ The suite runs once per Keras backend: ``KERAS_BACKEND=tensorflow`` and
 reason, on the other backend.
 """
 
+import os
 from pathlib import Path
 
-import keras
-import pytest
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MNIST_NPZ = REPO_ROOT.parent / "shared" / "data" / "mnist-subset.npz"
