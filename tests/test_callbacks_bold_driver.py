@@ -264,3 +264,47 @@ def test_end_to_end_batch_windows_match_a_float64_simulation():
     kernel, bias = model.get_weights()
     np.testing.assert_allclose(kernel, w, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(bias, b, rtol=1e-4, atol=1e-5)
+
+
+class Interrupt(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 4:
+            raise RuntimeError("interrupted")
+
+
+def test_resume_with_backup_and_restore_makes_the_same_decisions(tmp_path):
+    def model_and_callbacks(backup, extra=()):
+        keras.utils.set_random_seed(3)
+        model = keras.Sequential(
+            [keras.Input((3,)), keras.layers.Dense(4, "tanh"), keras.layers.Dense(1)]
+        )
+        model.compile(keras.optimizers.Adam(0.05), "mse", jit_compile=True)
+        callbacks = [
+            Snapshot(losses=[1.0, 0.9, 2.0, 0.95, 0.85, 1.5, 0.8, 0.7]),
+            BoldDriver(),
+            keras.callbacks.BackupAndRestore(str(backup)),
+            *extra,
+        ]
+        return model, callbacks
+
+    def fit(model, callbacks):
+        return model.fit(
+            X, Y, batch_size=4, epochs=8, shuffle=False, verbose=0, callbacks=callbacks
+        )
+
+    model_a, callbacks_a = model_and_callbacks(tmp_path / "a")
+    history_a = fit(model_a, callbacks_a)
+    model_b, callbacks_b = model_and_callbacks(tmp_path / "b", [Interrupt()])
+    with pytest.raises(RuntimeError, match="interrupted"):
+        fit(model_b, callbacks_b)
+    model_b, callbacks_b = model_and_callbacks(tmp_path / "b")
+    history_b = fit(model_b, callbacks_b)
+    driver_a, driver_b = callbacks_a[1], callbacks_b[1]
+    assert (driver_a.increases, driver_a.decreases) == (4, 3)
+    assert (driver_b.increases, driver_b.decreases) == (4, 3)
+    assert driver_b.reference == 0.7
+    np.testing.assert_allclose(
+        history_b.history["learning_rate"], history_a.history["learning_rate"][4:]
+    )
+    for a, b in zip(model_a.get_weights(), model_b.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)

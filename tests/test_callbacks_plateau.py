@@ -472,3 +472,38 @@ def test_resume_with_backup_and_restore_makes_the_same_decisions(tmp_path, rate)
         np.testing.assert_allclose(scales, [1.0, 0.1, 0.1, 0.01], rtol=1e-5)
     for a, b in zip(weights_a, weights_b, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_csv_logger_records_the_scaled_rate_and_model_reloads(tmp_path):
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, 4, 0.5)
+    model = linear_model(keras.optimizers.SGD(schedule))
+    csv_path = tmp_path / "log.csv"
+    model.fit(
+        X,
+        Y,
+        batch_size=16,
+        epochs=4,
+        verbose=0,
+        callbacks=[
+            Script([1.0, 1.0, 1.0, 1.0]),
+            CoolDownOnPlateau(monitor="val_loss", patience=1),
+            keras.callbacks.CSVLogger(str(csv_path)),
+        ],
+    )
+    rows = np.genfromtxt(csv_path, delimiter=",", names=True)
+    np.testing.assert_allclose(
+        rows["learning_rate"],
+        decay(np.arange(1, 5)) * np.array([1.0, 1.0, 0.1, 0.01]),
+        rtol=1e-5,
+    )
+    path = tmp_path / "model.keras"
+    model.save(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loaded = keras.models.load_model(
+            path, custom_objects={"CountingSequential": CountingSequential}
+        )
+    assert isinstance(loaded.optimizer._learning_rate, ScaledLearningRate)
+    np.testing.assert_allclose(
+        float(loaded.optimizer._learning_rate(8)), decay(8) * 1e-3, rtol=1e-5
+    )
