@@ -27,12 +27,12 @@ def test_cooldown_against_fixed_rate_on_real_mnist(mnist_npz, tmp_path, capsys):
     results = example.run(
         mnist_npz,
         epochs=6,
-        n_train=3000,
-        n_test=2000,
+        n_train=2500,
+        n_test=1000,
         learning_rate=5e-3,
         patience=1,
         out_dir=tmp_path,
-        range_steps=30,
+        range_steps=20,
     )
     for name in ("fixed", "cooldown"):
         result = results[name]
