@@ -507,3 +507,28 @@ def test_csv_logger_records_the_scaled_rate_and_model_reloads(tmp_path):
     np.testing.assert_allclose(
         float(loaded.optimizer._learning_rate(8)), decay(8) * 1e-3, rtol=1e-5
     )
+
+
+def test_mixed_precision_loss_scale_optimizer_is_scaled():
+    keras.mixed_precision.set_dtype_policy("mixed_float16")
+    TRACES.clear()
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, 4, 0.5)
+    model = linear_model(keras.optimizers.SGD(schedule))
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    history = model.fit(
+        X,
+        Y,
+        batch_size=16,
+        epochs=4,
+        verbose=0,
+        callbacks=[Script([1.0, 1.0, 1.0, 1.0]), CoolDownOnPlateau(patience=1)],
+    )
+    assert len(TRACES) == 1
+    np.testing.assert_allclose(
+        history.history["learning_rate"],
+        decay(np.arange(1, 5)) * np.array([1.0, 1.0, 0.1, 0.01]),
+        rtol=1e-5,
+    )
+    inner = model.optimizer.inner_optimizer
+    assert isinstance(inner._learning_rate, ScaledLearningRate)
+    np.testing.assert_allclose(float(inner._learning_rate.scale), 1e-3, rtol=1e-6)

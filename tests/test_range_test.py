@@ -123,3 +123,25 @@ def test_uncompiled_model_needs_loss_and_optimizer():
         model, X, Y, loss="mse", optimizer="sgd", num_steps=5, plot=False
     )
     assert result.losses.size == 5
+
+
+@pytest.mark.tensorflow_only
+def test_accepts_a_tf_data_pipeline():
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices((X, Y)).batch(4).repeat()
+    result = find_learning_rate(
+        quadratic_model(),
+        dataset,
+        min_lr=1e-3,
+        max_lr=0.1,
+        num_steps=10,
+        optimizer=keras.optimizers.SGD(),
+        plot=False,
+    )
+    rates = 1e-3 * 100.0 ** (np.arange(10) / 9)
+    w, expected = 0.0, []
+    for rate in rates:
+        expected.append((w - 1.0) ** 2)
+        w -= rate * 2.0 * (w - 1.0)
+    np.testing.assert_allclose(result.losses, expected, rtol=1e-4)

@@ -26,6 +26,7 @@ weights, at the same moment.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -63,10 +64,12 @@ class ScaledLearningRate(Schedule):
 
     def __call__(self, step):
         if isinstance(self.schedule, Schedule):
-            rate = self.schedule(step)
+            rate = ops.convert_to_tensor(self.schedule(step))
         else:
-            rate = self.schedule()
-        return ops.multiply(ops.cast(rate, "float32"), ops.cast(self.scale, "float32"))
+            rate = ops.convert_to_tensor(self.schedule())
+        if not keras.backend.is_float_dtype(rate.dtype):
+            rate = ops.cast(rate, keras.backend.floatx())
+        return ops.multiply(rate, ops.cast(self.scale, rate.dtype))
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -171,7 +174,8 @@ def attach(model: keras.Model) -> LearningRateControl:
 
     Builds the optimizer first when the model is built (so that the scale
     variable is created after the slots, the same order every run), wraps a
-    schedule, and asks ``fit`` for a fresh (untraced) train function when the
+    schedule (inside the model's ``tf.distribute`` strategy scope, if any),
+    and asks ``fit`` for a fresh (untraced) train function when the
     optimizer's variables changed.
     """
     optimizer = getattr(model, "optimizer", None)
@@ -180,9 +184,11 @@ def attach(model: keras.Model) -> LearningRateControl:
             "The model has no optimizer; compile it before training with a "
             "learning-rate callback."
         )
-    if not optimizer.built and model.built:
-        optimizer.build(model.trainable_variables)
-    control = LearningRateControl(optimizer)
+    strategy = getattr(model, "distribute_strategy", None)
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        if not optimizer.built and model.built:
+            optimizer.build(model.trainable_variables)
+        control = LearningRateControl(optimizer)
     if control.wrapped and getattr(model, "train_function", None) is not None:
         model.make_train_function(force=True)
     return control
