@@ -38,6 +38,12 @@ SYNTHETIC_NOTE = (
 )
 
 
+SOURCE_FLAGS = (
+    "On the command line: --data-dir DIR (TFDS directory), --manual-dir DIR "
+    "(official archives), --npz FILE (Keras-format arrays)."
+)
+
+
 class ExampleError(Exception):
     """A problem the scripts report as one line, without a traceback."""
 
@@ -145,13 +151,19 @@ def run_main(
     """Run ``body(args)``; report bad input or missing data in one line."""
     try:
         return body(args)
-    except (ValueError, datasets.DataSourceError, ExampleError) as err:
+    except datasets.DataSourceError as err:
+        print(f"error: {err}\n{SOURCE_FLAGS}", file=sys.stderr)
+        return 2
+    except (ValueError, ExampleError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
 
 def check_args(args: argparse.Namespace) -> None:
-    """Reject bad numeric flags before anything expensive happens."""
+    """Reject bad flags before anything expensive happens."""
+    datasets.get_spec(args.dataset)
+    datasets.check_batch_size(args.batch_size)
+    datasets.check_validation_fraction(args.validation_fraction)
     if args.epochs < 1:
         raise ValueError(f"--epochs={args.epochs} must be a positive integer")
     if args.learning_rate is not None and not (

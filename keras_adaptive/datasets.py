@@ -187,8 +187,8 @@ def load(
         ValueError: for a bad argument or a malformed ``.npz`` file.
         DataSourceError: when no source can provide the data.
     """
-    _check_batch_size(batch_size)
-    _check_validation_fraction(validation_fraction)
+    check_batch_size(batch_size)
+    check_validation_fraction(validation_fraction)
     spec = get_spec(name)
     if augment and spec.name != "cifar10":
         raise ValueError(
@@ -258,8 +258,8 @@ def build_pipelines(
     Images become ``float32`` in ``[0, 1]`` (or standardised), labels stay
     ``int32``. Shuffling and augmentation apply to the training split only.
     """
-    _check_batch_size(batch_size)
-    _check_validation_fraction(validation_fraction)
+    check_batch_size(batch_size)
+    check_validation_fraction(validation_fraction)
     num_val = int(round(validation_fraction * raw.num_train))
     if validation_fraction > 0 and num_val == 0:
         num_val = 1
@@ -387,14 +387,16 @@ def network_available(host: str, port: int = 443, timeout: float = 3.0) -> bool:
     return bool(result and result[0])
 
 
-def _check_batch_size(batch_size: object) -> None:
+def check_batch_size(batch_size: object) -> None:
+    """Raise ``ValueError`` unless ``batch_size`` is a positive integer."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
         raise ValueError(f"batch_size={batch_size!r} must be a positive integer")
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r} must be a positive integer")
 
 
-def _check_validation_fraction(fraction: object) -> None:
+def check_validation_fraction(fraction: object) -> None:
+    """Raise ``ValueError`` unless ``fraction`` is a number in ``[0, 1)``."""
     if isinstance(fraction, bool) or not isinstance(fraction, int | float):
         raise ValueError(f"validation_fraction={fraction!r} must be a number in [0, 1)")
     if not 0.0 <= fraction < 1.0:

@@ -244,6 +244,7 @@ def plot_trajectories(
     trajectories: Mapping[str, np.ndarray],
     *,
     title: str | None = None,
+    colors: Mapping[str, Any] | None = None,
     path: str | os.PathLike | None = None,
     ax: Axes | None = None,
 ) -> Figure:
@@ -253,6 +254,7 @@ def plot_trajectories(
         surface: the 2-D function.
         trajectories: maps a label to an array of shape ``(k, 2)``.
         title: axes title; defaults to the surface's.
+        colors: optional matplotlib colour per label (default: ``tab10``).
         path: where to save the PNG, if given.
         ax: axes to draw into; a new figure otherwise.
 
@@ -267,7 +269,7 @@ def plot_trajectories(
     _contours(ax, surface)
     for index, (label, points) in enumerate(trajectories.items()):
         points = np.asarray(points, dtype=float)
-        color = _color(plt, index)
+        color = colors[label] if colors else _color(plt, index)
         ax.plot(points[:, 0], points[:, 1], "-", color=color, lw=1.6, label=label)
         ax.plot(points[-1, 0], points[-1, 1], "o", color=color, ms=5)
     ax.plot(*surface.start, "ks", ms=6, label="start")
@@ -347,8 +349,8 @@ def _contours(ax: Axes, surface: Surface) -> None:
     grid_x, grid_y = np.meshgrid(xs, ys)
     values = surface.value(grid_x, grid_y)
     if surface.log_levels:
-        low = max(float(values.min()), 1e-3)
-        levels = np.logspace(np.log10(low), np.log10(float(values.max())), 25)
+        low = max(float(values.min()), 1e-2)
+        levels = np.geomspace(low, float(np.quantile(values, 0.95)), 25)
     else:
         levels = np.linspace(float(values.min()), float(values.max()), 25)
     ax.contour(grid_x, grid_y, values, levels=levels, cmap="Greys", linewidths=0.6)
