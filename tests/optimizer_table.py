@@ -38,6 +38,9 @@ ROWS = [
     Row(optimizers.Adam, {"learning_rate": 0.01}),
     Row(optimizers.Adamax, {"learning_rate": 0.02}),
     Row(optimizers.Nadam, {"learning_rate": 0.01}),
+    Row(optimizers.DeltaBarDelta, {"learning_rate": 0.05}),
+    Row(optimizers.Rprop, {"learning_rate": 0.01}, full_batch=True),
+    Row(optimizers.LBFGS, {"learning_rate": 1.0}, full_batch=True),
 ]
 ROW_IDS = [row.id for row in ROWS]
 
@@ -63,6 +66,15 @@ INVALID_VALUES = {
     "global_clipnorm": ([0.0, -1.0], "(0.0, inf)"),
     "ema_momentum": ([-0.1, 1.5], "[0.0, 1.0]"),
     "loss_scale_factor": ([0.0, -2.0], "(0.0, inf)"),
+    "increment": ([-0.05, NAN], "[0.0, inf)"),
+    "decay": ([0.0, -0.5, 1.5, NAN], "(0.0, 1.0]"),
+    "min_gain": ([0.0, -0.1, NAN], "(0.0, inf)"),
+    "max_gain": ([0.05, -1.0, NAN], "[0.1, inf)"),
+    "eta_minus": ([0.0, 1.0, NAN], "(0.0, 1.0)"),
+    "eta_plus": ([1.0, 0.5, NAN], "(1.0, inf)"),
+    "min_step": ([0.0, -1e-6, NAN], "(0.0, inf)"),
+    "max_step": ([1e-7, -1.0, NAN], "[1e-06, inf)"),
+    "curvature_epsilon": ([-1e-10, NAN], "[0.0, inf)"),
 }
 
 #: Invalid values of integer and boolean options.
@@ -73,4 +85,5 @@ INVALID_CHOICES = {
     "centered": (["yes", 1], "True or False"),
     "amsgrad": (["yes", 1], "True or False"),
     "state_dtype": (["float64", "int8"], "one of"),
+    "history_size": ([0, 2.5, True], "integer >= 1"),
 }

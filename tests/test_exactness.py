@@ -9,6 +9,7 @@ zeros) over a scalar, a vector, a matrix and a 4-D variable, and compares the
 total displacement w_T - w_0 in float32 with the float64 reference.
 """
 
+import functools
 import math
 
 import keras
@@ -125,9 +126,150 @@ def nadam(beta_1=BETA_1, beta_2=0.999, epsilon=1e-8, psi=0.004):
     return step
 
 
+def delta_bar_delta(
+    increment=0.05, decay=0.95, min_gain=0.1, max_gain=10.0, momentum=None
+):
+    """Per-weight gains: + increment on agreement, * decay on a flip, clipped.
+    The sign test is against the previous gradient, or, with a momentum
+    schedule, against the descent direction -v the weight has been moving in."""
+
+    def step(s, w, g, lr, t):
+        previous = s.get("g", 0.0) if momentum is None else -s.get("v", 0.0)
+        product = g * previous
+        gain = s.get("gain", np.ones_like(w))
+        gain = np.where(
+            product > 0, gain + increment, np.where(product < 0, gain * decay, gain)
+        )
+        hits = s.setdefault("hits", set())
+        hits.update(
+            name
+            for name, hit in [
+                ("grow", product > 0),
+                ("shrink", product < 0),
+                ("max_gain", gain > max_gain),
+                ("min_gain", gain < min_gain),
+            ]
+            if np.any(hit)
+        )
+        s["gain"] = np.minimum(np.maximum(gain, min_gain), max_gain)
+        if momentum is not None:
+            s["v"] = momentum(t - 1) * s.get("v", 0.0) - lr * s["gain"] * g
+            return w + s["v"]
+        s["g"] = g
+        return w - lr * s["gain"] * g
+
+    return step
+
+
+def rprop(eta_minus=0.5, eta_plus=1.2, min_step=1e-6, max_step=50.0):
+    """iRprop-: sign-driven step sizes; no step for a weight whose sign flips."""
+
+    def step(s, w, g, lr, t):
+        delta = s.get("delta", np.full_like(w, lr))
+        product = g * s.get("g", 0.0)
+        delta = np.where(
+            product > 0,
+            delta * eta_plus,
+            np.where(product < 0, delta * eta_minus, delta),
+        )
+        hits = s.setdefault("hits", set())
+        hits.update(
+            name
+            for name, hit in [
+                ("grow", product > 0),
+                ("shrink", product < 0),
+                ("max_step", delta > max_step),
+                ("min_step", delta < min_step),
+            ]
+            if np.any(hit)
+        )
+        s["delta"] = np.minimum(np.maximum(delta, min_step), max_step)
+        s["g"] = np.where(product < 0, 0.0, g)
+        return w - np.sign(s["g"]) * s["delta"]
+
+    return step
+
+
+def lbfgs(history_size=10, curvature_epsilon=1e-10):
+    """L-BFGS on the whole model as one vector, with the inverse Hessian kept
+    as an explicit matrix: H0 = gamma I from the newest pair, then the BFGS
+    update H <- (I - rho s y^T) H (I - rho y s^T) + rho s s^T for the stored
+    pairs, oldest first. Pairs are the steps taken and the gradient changes;
+    one with s^T y <= epsilon y^T y is skipped, the oldest is dropped beyond
+    `history_size`. With no pair stored the step is -min(1, 1/|g|_1) g."""
+
+    def step(s, w, g, lr, t):
+        pairs = s.setdefault("pairs", [])
+        hits = s.setdefault("hits", set())
+        if t > 1:
+            s_k, y_k = s["step"], g - s["g"]
+            if s_k @ y_k > curvature_epsilon * (y_k @ y_k):
+                pairs.append((s_k, y_k))
+                hits.add("accept")
+                if len(pairs) > history_size:
+                    pairs.pop(0)
+                    hits.add("wrap")
+            else:
+                hits.add("skip")
+        if pairs:
+            s_new, y_new = pairs[-1]
+            inverse_hessian = (s_new @ y_new) / (y_new @ y_new) * np.eye(w.size)
+            for s_k, y_k in pairs:
+                rho = 1.0 / (s_k @ y_k)
+                left = np.eye(w.size) - rho * np.outer(s_k, y_k)
+                inverse_hessian = left @ inverse_hessian @ left.T
+                inverse_hessian += rho * np.outer(s_k, s_k)
+            direction = -inverse_hessian @ g
+        else:
+            direction = -min(1.0, 1.0 / np.abs(g).sum()) * g
+        s["step"], s["g"] = lr * direction, g
+        return w + s["step"]
+
+    step.whole_model = True
+    step.problem = trajectory_problem
+    return step
+
+
+def trajectory_problem(seed, rule, learning_rate):
+    """Gradients of a smooth non-convex objective along the reference's own
+    path, for the quasi-Newton rule: its curvature pairs are only meaningful
+    (and well conditioned) when the gradients come from one function.
+
+    f(w) = sum_i log(1 + (a_i^T w - b_i)^2) + 0.5 ||w||^2 over all variables
+    as one vector: a robust regression whose curvature is negative for large
+    residuals, so that some curvature pairs are skipped.
+    """
+    rng = np.random.default_rng(seed)
+    initial = [rng.standard_normal(shape).astype("float32") for shape in SHAPES]
+    sizes = [w.size for w in initial]
+    n = sum(sizes)
+    a = rng.standard_normal((2 * n, n)) / math.sqrt(n)
+    b = rng.standard_normal(2 * n)
+
+    def gradient(w):
+        residual = a @ w - b
+        return a.T @ (2.0 * residual / (1.0 + residual**2)) + w
+
+    weights = np.concatenate([w.ravel() for w in initial]).astype("float64")
+    state, gradients = {}, []
+    for t in range(1, STEPS + 1):
+        g = gradient(weights).astype("float32")
+        gradients.append(
+            [
+                piece.reshape(w.shape)
+                for piece, w in zip(
+                    np.split(g, np.cumsum(sizes)[:-1]), initial, strict=True
+                )
+            ]
+        )
+        weights = rule(state, weights, g.astype("float64"), learning_rate, t)
+    return initial, gradients
+
+
 def decoupled(rule, weight_decay):
     """Keras's decoupled weight decay: w <- w - eta * wd * w, then the rule."""
 
+    @functools.wraps(rule)
     def step(s, w, g, lr, t):
         return rule(s, w - lr * weight_decay * w, g, lr, t)
 
@@ -137,6 +279,7 @@ def decoupled(rule, weight_decay):
 def coupled(rule, l2):
     """The lecture's weight decay: G <- G + lambda * W, then the rule."""
 
+    @functools.wraps(rule)
     def step(s, w, g, lr, t):
         return rule(s, w, g + l2 * w, lr, t)
 
@@ -257,6 +400,56 @@ BASE_ROWS = [
         {"learning_rate": 0.01, "beta_1": MomentumRamp(*RAMP)},
         nadam(beta_1=ramp(*RAMP)),
     ),
+    (
+        "DeltaBarDelta",
+        optimizers.DeltaBarDelta,
+        {"learning_rate": 0.1},
+        delta_bar_delta(),
+    ),
+    (
+        "DeltaBarDelta-clipped",
+        optimizers.DeltaBarDelta,
+        {
+            "learning_rate": 0.1,
+            "increment": 0.1,
+            "decay": 0.7,
+            "min_gain": 0.6,
+            "max_gain": 1.25,
+        },
+        delta_bar_delta(increment=0.1, decay=0.7, min_gain=0.6, max_gain=1.25),
+    ),
+    (
+        "DeltaBarDelta-momentum-clipped",
+        optimizers.DeltaBarDelta,
+        {"learning_rate": 0.05, "momentum": 0.8, "min_gain": 0.8, "max_gain": 1.1},
+        delta_bar_delta(min_gain=0.8, max_gain=1.1, momentum=constant(0.8)),
+    ),
+    (
+        "DeltaBarDelta-momentum-ramp",
+        optimizers.DeltaBarDelta,
+        {"learning_rate": 0.05, "momentum": MomentumRamp(*RAMP)},
+        delta_bar_delta(momentum=ramp(*RAMP)),
+    ),
+    ("Rprop", optimizers.Rprop, {"learning_rate": 0.01}, rprop()),
+    (
+        "Rprop-clipped",
+        optimizers.Rprop,
+        {
+            "learning_rate": 0.01,
+            "eta_minus": 0.4,
+            "eta_plus": 1.3,
+            "min_step": 0.004,
+            "max_step": 0.015,
+        },
+        rprop(eta_minus=0.4, eta_plus=1.3, min_step=0.004, max_step=0.015),
+    ),
+    ("LBFGS", optimizers.LBFGS, {"learning_rate": 0.5}, lbfgs()),
+    (
+        "LBFGS-history-5",
+        optimizers.LBFGS,
+        {"learning_rate": 0.5, "history_size": 5, "curvature_epsilon": 0.2},
+        lbfgs(history_size=5, curvature_epsilon=0.2),
+    ),
 ]
 
 WEIGHT_DECAY = 0.05
@@ -294,7 +487,18 @@ def random_problem(seed):
     return initial, gradients
 
 
+def make_problem(rule, kwargs, learning_rate):
+    """The row's problem: random gradients, unless its rule names another."""
+    seed = len(kwargs) + 7
+    problem = getattr(rule, "problem", None)
+    if problem is None:
+        return random_problem(seed)
+    return problem(seed, rule, learning_rate)
+
+
 def run_reference(rule, learning_rate, initial, gradients):
+    if getattr(rule, "whole_model", False):
+        return run_whole_model_reference(rule, learning_rate, initial, gradients)
     weights = [w.astype("float64") for w in initial]
     states = [{} for _ in weights]
     for t, step in enumerate(gradients, start=1):
@@ -303,6 +507,18 @@ def run_reference(rule, learning_rate, initial, gradients):
             for s, w, g in zip(states, weights, step, strict=True)
         ]
     return weights
+
+
+def run_whole_model_reference(rule, learning_rate, initial, gradients):
+    """Runs a rule that sees all variables as one concatenated vector."""
+    sizes = [w.size for w in initial]
+    weights = np.concatenate([w.ravel() for w in initial]).astype("float64")
+    state = {}
+    for t, step in enumerate(gradients, start=1):
+        g = np.concatenate([g.ravel() for g in step]).astype("float64")
+        weights = rule(state, weights, g, learning_rate, t)
+    pieces = np.split(weights, np.cumsum(sizes)[:-1])
+    return [p.reshape(w.shape) for p, w in zip(pieces, initial, strict=True)]
 
 
 def run_optimizer(optimizer, initial, gradients):
@@ -315,8 +531,8 @@ def run_optimizer(optimizer, initial, gradients):
 @pytest.mark.parametrize("cls, kwargs, rule", ROWS)
 def test_matches_float64_reference(cls, kwargs, rule):
     optimizer = cls(**kwargs)
-    initial, gradients = random_problem(seed=len(kwargs) + 7)
     learning_rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    initial, gradients = make_problem(rule, kwargs, learning_rate)
     expected = run_reference(rule, learning_rate, initial, gradients)
     actual = run_optimizer(optimizer, initial, gradients)
     for w0, got, want in zip(initial, actual, expected, strict=True):
@@ -348,3 +564,41 @@ def test_keras_adam_differs_where_documented():
     # Keras: step = eta * sqrt(1 - beta_2) / (1 - beta_1) * m / (sqrt(v) + eps)
     # with m = 0.1 * 0.01 and sqrt(v) = sqrt(0.001) * 0.01, i.e. 1 / (1 + sqrt(1000)).
     np.testing.assert_allclose(steps[1], 1 / (1 + math.sqrt(1000)), rtol=1e-5)
+
+
+#: The branches each row of the new sign- and curvature-driven optimizers
+#: must take on its random problem, so that the comparison above covers them.
+BRANCHES = {
+    "DeltaBarDelta": {"grow", "shrink"},
+    "DeltaBarDelta-clipped": {"grow", "shrink", "max_gain", "min_gain"},
+    "DeltaBarDelta-momentum-clipped": {"grow", "shrink", "max_gain", "min_gain"},
+    "DeltaBarDelta-momentum-ramp": {"grow", "shrink"},
+    "Rprop": {"grow", "shrink"},
+    "Rprop-clipped": {"grow", "shrink", "max_step", "min_step"},
+    "LBFGS": {"accept", "wrap"},
+    "LBFGS-history-5": {"accept", "skip", "wrap"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(BRANCHES))
+def test_rows_exercise_every_branch(name):
+    """Sign flips, gain and step clipping, skipped curvature pairs and the
+    wrap-around of the L-BFGS memory all occur in the rows' 30 steps."""
+    _, cls, kwargs, rule = next(row for row in BASE_ROWS if row[0] == name)
+    learning_rate = float(kwargs["learning_rate"])
+    initial, gradients = make_problem(rule, kwargs, learning_rate)
+    hits = set()
+    if getattr(rule, "whole_model", False):
+        state = {}
+        weights = np.concatenate([w.ravel() for w in initial]).astype("float64")
+        for t, step in enumerate(gradients, start=1):
+            g = np.concatenate([g.ravel() for g in step]).astype("float64")
+            weights = rule(state, weights, g, learning_rate, t)
+        hits = state["hits"]
+    else:
+        for index, w in enumerate(initial):
+            state, w = {}, w.astype("float64")
+            for t, step in enumerate(gradients, start=1):
+                w = rule(state, w, step[index].astype("float64"), learning_rate, t)
+            hits |= state["hits"]
+    assert BRANCHES[name] <= hits, f"{name} misses {BRANCHES[name] - hits}"

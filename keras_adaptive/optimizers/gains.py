@@ -1,0 +1,152 @@
+"""Delta-bar-delta: a separate, adaptive gain for every weight."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+from keras_adaptive.optimizers.base import (
+    Hyperparameter,
+    LearningRate,
+    Optimizer,
+    compute_dtype,
+    serialize_hyperparameter,
+)
+
+
+@keras.saving.register_keras_serializable(package="keras_adaptive")
+class DeltaBarDelta(Optimizer):
+    """Per-weight gains adapted by the sign agreement of successive gradients
+    (Jacobs 1988, "Increased rates of convergence through learning rate
+    adaptation", Neural Networks 1(4); Hinton, Coursera "Neural Networks for
+    Machine Learning", lecture 6d).
+
+    Every weight w has its own gain c, starting at 1. Without momentum, with
+    g the current and g' the previous gradient of that weight (g' = 0 before
+    the first step):
+
+        c <- c + increment       if g * g' > 0   (the sign holds)
+        c <- c * decay           if g * g' < 0   (the sign flipped)
+        c <- clip(c, min_gain, max_gain)
+        w <- w - eta * c * g
+
+    Gains grow additively and shrink multiplicatively, so they rise slowly
+    along a consistent slope and collapse quickly when the weight starts to
+    oscillate. With `momentum` mu > 0 the sign test is made against the
+    velocity v (the direction the weight has been moving in) instead of the
+    previous gradient, as Jacobs and Hinton recommend:
+
+        c <- c + increment       if -g * v > 0   (still going downhill)
+        c <- c * decay           if -g * v < 0
+        c <- clip(c, min_gain, max_gain)
+        v <- mu * v - eta * c * g
+        w <- w + v
+
+    A zero product (the first step, or a zero gradient) leaves the gain
+    unchanged, as in Jacobs's rule. The new gain is used in the same step.
+
+    Lecture "Separate, Adaptive Learning Rates" (Neural Networks II, lecture
+    XII, part 3): Delta w_ij = -eta g_ij dE/dw_ij, with g_ij(t) = g_ij(t-1) +
+    0.05 if dE/dw_ij(t) dE/dw_ij(t-1) > 0, else g_ij(t-1) * 0.95; Hinton's
+    lecture 6d adds the limits [0.1, 10] (or [0.01, 100]) on the gains and
+    advises full batches or large minibatches, so that sign changes are not
+    mere sampling noise.
+
+    Differences from the papers and other libraries: Jacobs's
+    delta-bar-delta compares g with an exponential average of past gradients
+    (the "bar delta") and decreases the rate by a fraction of itself; here,
+    as in the lecture, the comparison is with the previous gradient (or the
+    velocity) and the gains multiply a global rate eta. Neither Keras nor
+    PyTorch ships this optimizer.
+
+    Args:
+        learning_rate: eta, the global rate the gains multiply; a float >= 0,
+            a schedule or a callable.
+        increment: added to a gain when the sign holds; >= 0.
+        decay: multiplies a gain when the sign flips; in (0, 1].
+        min_gain: lower limit of the gains, > 0.
+        max_gain: upper limit of the gains, >= min_gain.
+        momentum: mu in [0, 1), or a schedule. 0 (the default) disables the
+            velocity and compares successive gradients.
+        **kwargs: `l2`, `state_dtype` and Keras's base-optimizer options.
+    """
+
+    def __init__(
+        self,
+        learning_rate: LearningRate = 0.01,
+        increment: float = 0.05,
+        decay: float = 0.95,
+        min_gain: float = 0.1,
+        max_gain: float = 10.0,
+        momentum: Hyperparameter = 0.0,
+        name: str = "DeltaBarDelta",
+        **kwargs: Any,
+    ):
+        increment = self._check("increment", increment, 0.0)
+        decay = self._check(
+            "decay", decay, 0.0, 1.0, low_closed=False, high_closed=True
+        )
+        min_gain = self._check("min_gain", min_gain, 0.0, low_closed=False)
+        max_gain = self._check("max_gain", max_gain, min_gain)
+        momentum = self._check("momentum", momentum, 0.0, 1.0, schedule=True)
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.increment = increment
+        self.decay = decay
+        self.min_gain = min_gain
+        self.max_gain = max_gain
+        self.momentum = momentum
+
+    @property
+    def uses_momentum(self) -> bool:
+        return not (isinstance(self.momentum, float) and self.momentum == 0.0)
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self._gains = self.add_slots(variables, "gain", initializer="ones")
+        # The previous gradient, or the velocity with momentum.
+        self._directions = self.add_slots(
+            variables, "velocity" if self.uses_momentum else "previous_gradient"
+        )
+
+    def update_step(self, gradient, variable, learning_rate):
+        dtype = compute_dtype(variable)
+        lr = ops.cast(learning_rate, dtype)
+        g = ops.cast(gradient, dtype)
+        index = self._get_variable_index(variable)
+        previous = self.slot(self._directions, variable, dtype)
+
+        agreement = g * previous
+        if self.uses_momentum:
+            agreement = -agreement
+        gain = self.slot(self._gains, variable, dtype)
+        gain = ops.where(agreement > 0, gain + self.increment, gain)
+        gain = ops.where(agreement < 0, gain * self.decay, gain)
+        gain = ops.clip(gain, self.min_gain, self.max_gain)
+        self.assign(self._gains[index], gain)
+
+        step = lr * gain * g
+        if self.uses_momentum:
+            mu = self.hyperparameter(self.momentum, dtype)
+            velocity = mu * previous - step
+            self.assign(self._directions[index], velocity)
+            self.assign_add(variable, velocity)
+        else:
+            self.assign(self._directions[index], g)
+            self.assign_sub(variable, step)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            {
+                "increment": self.increment,
+                "decay": self.decay,
+                "min_gain": self.min_gain,
+                "max_gain": self.max_gain,
+                "momentum": serialize_hyperparameter(self.momentum),
+            }
+        )
+        return config

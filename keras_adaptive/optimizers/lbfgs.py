@@ -1,0 +1,239 @@
+"""L-BFGS: a limited-memory quasi-Newton method over all trainable weights."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import keras
+from keras import ops
+
+from keras_adaptive.optimizers.base import (
+    LearningRate,
+    Optimizer,
+    check_integer,
+    compute_dtype,
+)
+
+
+@keras.saving.register_keras_serializable(package="keras_adaptive")
+class LBFGS(Optimizer):
+    """Limited-memory BFGS (Liu & Nocedal 1989, "On the limited memory BFGS
+    method for large scale optimization", Math. Programming 45; Nocedal &
+    Wright 2006, "Numerical Optimization", Algorithms 7.4 and 7.5), with a
+    fixed step length instead of a line search.
+
+    All trainable variables are treated as one vector w of length n, g is the
+    gradient of the whole model. The last `history_size` = m curvature pairs
+
+        s_k = w_{k+1} - w_k   (the step the optimizer took)
+        y_k = g_{k+1} - g_k   (the change of the gradient it caused)
+
+    are kept in fixed (m, n) buffers written round-robin. At each step the
+    pair of the previous step is formed first and stored only if it shows
+    positive curvature, s^T y > curvature_epsilon * y^T y (otherwise, e.g.
+    on a non-convex region, it is skipped and the memory is unchanged). Then
+    the two-loop recursion computes d = -H g, with H the L-BFGS inverse
+    Hessian approximation built from the stored pairs, rho_i = 1 / s_i^T y_i:
+
+        q <- g
+        for i = newest ... oldest:  a_i <- rho_i s_i^T q;  q <- q - a_i y_i
+        r <- gamma q,   gamma = s^T y / y^T y of the newest pair
+        for i = oldest ... newest:  b <- rho_i y_i^T r;   r <- r + (a_i - b) s_i
+        d <- -r
+
+    and the weights move by eta * d (eta = `learning_rate`, 1 by default:
+    the quasi-Newton step). While the memory is empty (the first step, or
+    every pair so far skipped) the step is scaled steepest descent,
+    -eta * min(1, 1 / ||g||_1) * g, as PyTorch takes its first step: there is
+    no curvature information yet to set its length. Every division is
+    guarded, so an empty memory or y = 0 never produces NaN.
+
+    Lecture "Optimizing Neural Networks" (Machine Learning in Python): the
+    notebook comparison of mini-batch, momentum, adaptive learning and
+    L-BFGS, where L-BFGS, run on the full training set of a small network,
+    needs the fewest iterations.
+
+    Use: full-batch (or very-large-batch) training of small models and
+    convex problems such as logistic regression, with `batch_size` equal to
+    the dataset. A Keras optimizer sees one gradient per step and cannot
+    evaluate the loss again, so there is no line search: a step that
+    increases the loss is not undone. Minibatch gradients make y_k mostly
+    sampling noise and the curvature pairs meaningless. The state is 2 m n +
+    2 n numbers; the recursion costs about 4 m n operations per step.
+
+    Differences from other libraries: one step equals one iteration of
+    `torch.optim.LBFGS(params, lr, max_iter=1, history_size=m,
+    line_search_fn=None)` (whose s_k is likewise the step taken), except
+    that PyTorch keeps a pair when s^T y > 1e-10 (an absolute threshold,
+    here relative to y^T y), scales only its very first step by
+    min(1, 1 / ||g||_1), and returns without a step when the gradient or the
+    directional derivative falls below its tolerances. PyTorch's LBFGS
+    re-evaluates a closure up to `max_iter` times per step, with an optional
+    strong-Wolfe line search; that is not possible inside `model.fit`.
+    Keras has no L-BFGS.
+
+    Options: coupled `l2` is added to the gradient before the pair is formed,
+    so the curvature of the regularised loss is learnt. With Keras's
+    decoupled `weight_decay` the weights shrink outside the step; s_k remains
+    the step taken by the recursion. `state_dtype` stores the history buffers
+    and the previous gradient and step in that dtype (a bfloat16 memory adds
+    a relative error of about 0.4% to every pair); all arithmetic is in
+    float32 or the variables' wider dtype. The update is written with
+    `keras.ops` only and unrolled over the static m, so it compiles with XLA
+    on TensorFlow and JAX. Variables without a gradient in a step are not
+    moved (their part of g and of the step is zero). Under a multi-replica
+    `tf.distribute` strategy the gradients are not all-reduced: train on one
+    device.
+
+    Args:
+        learning_rate: eta, the step length along the quasi-Newton direction;
+            a float >= 0, a schedule or a callable. 1 is the full step.
+        history_size: m, the number of curvature pairs kept; an integer >= 1.
+        curvature_epsilon: a pair is stored only if s^T y > curvature_epsilon
+            * y^T y; >= 0.
+        **kwargs: `l2`, `state_dtype` and Keras's base-optimizer options.
+    """
+
+    def __init__(
+        self,
+        learning_rate: LearningRate = 1.0,
+        history_size: int = 10,
+        curvature_epsilon: float = 1e-10,
+        name: str = "LBFGS",
+        **kwargs: Any,
+    ):
+        history_size = check_integer("LBFGS", "history_size", history_size, 1)
+        curvature_epsilon = self._check("curvature_epsilon", curvature_epsilon, 0.0)
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.history_size = history_size
+        self.curvature_epsilon = curvature_epsilon
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self._sizes = [math.prod(variable.shape) for variable in variables]
+        self._compute_dtype = keras.backend.result_type(
+            *[compute_dtype(variable) for variable in variables]
+        )
+        state = self.state_dtype or self._compute_dtype
+        n = sum(self._sizes)
+        m = self.history_size
+        self._s_history = self.add_variable((m, n), dtype=state, name="s_history")
+        self._y_history = self.add_variable((m, n), dtype=state, name="y_history")
+        self._previous_gradient = self.add_variable(
+            (n,), dtype=state, name="previous_gradient"
+        )
+        self._previous_step = self.add_variable((n,), dtype=state, name="previous_step")
+        # Number of stored pairs (<= m) and the row the next pair goes to.
+        self._pairs = self.add_variable((), dtype="int32", name="pairs")
+        self._next_row = self.add_variable((), dtype="int32", name="next_row")
+
+    def _flat_gradient(self, grads, variables, dtype):
+        """The whole model's gradient as one vector; zeros where none."""
+        given = {
+            self._get_variable_index(variable): gradient
+            for gradient, variable in zip(grads, variables, strict=True)
+        }
+        pieces = []
+        for index, size in enumerate(self._sizes):
+            if index in given:
+                pieces.append(ops.reshape(ops.cast(given[index], dtype), (size,)))
+            else:
+                pieces.append(ops.zeros((size,), dtype))
+        return ops.concatenate(pieces), given
+
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        grads = self.coupled_gradients(grads, trainable_variables)
+        dtype = self._compute_dtype
+        m = self.history_size
+        g, given = self._flat_gradient(grads, trainable_variables, dtype)
+
+        # Form the pair of the previous step; keep it if its curvature is
+        # positive (s = 0 before the first step, so that pair is skipped).
+        s = ops.cast(self._previous_step, dtype)
+        y = g - ops.cast(self._previous_gradient, dtype)
+        accept = ops.sum(s * y) > self.curvature_epsilon * ops.sum(y * y)
+        row = ops.cast(self._next_row, "int32")
+        write = ops.logical_and(ops.arange(m, dtype="int32") == row, accept)
+        write = ops.expand_dims(write, 1)
+        s_history = ops.where(write, s, ops.cast(self._s_history, dtype))
+        y_history = ops.where(write, y, ops.cast(self._y_history, dtype))
+        accepted = ops.cast(accept, "int32")
+        pairs = ops.minimum(ops.cast(self._pairs, "int32") + accepted, m)
+        next_row = (row + accepted) % m
+        self.assign(self._s_history, s_history)
+        self.assign(self._y_history, y_history)
+        self.assign(self._pairs, pairs)
+        self.assign(self._next_row, next_row)
+
+        direction = -self._two_loop(g, s_history, y_history, pairs, next_row)
+        scale = ops.where(
+            pairs > 0,
+            ops.ones((), dtype),
+            1.0 / ops.maximum(ops.sum(ops.abs(g)), ops.ones((), dtype)),
+        )
+        step = ops.cast(learning_rate, dtype) * scale * direction
+
+        pieces, offset = [], 0
+        for index, (size, variable) in enumerate(
+            zip(self._sizes, self._trainable_variables, strict=True)
+        ):
+            if index in given:
+                piece = step[offset : offset + size]
+                update = ops.reshape(piece, variable.shape)
+                self.assign_add(variable, ops.cast(update, variable.dtype))
+            else:
+                piece = ops.zeros((size,), dtype)
+            pieces.append(piece)
+            offset += size
+        self.assign(self._previous_step, ops.concatenate(pieces))
+        self.assign(self._previous_gradient, g)
+
+    def _two_loop(self, g, s_history, y_history, pairs, next_row):
+        """H g by the two-loop recursion over the stored pairs, newest first.
+
+        Unrolled over the static history size; slots not (yet) holding a
+        pair, or holding one whose curvature rounding made non-positive, are
+        masked out with rho = 0.
+        """
+        m = self.history_size
+        zero = ops.zeros((), g.dtype)
+        one = ops.ones((), g.dtype)
+        q = g
+        memory = []
+        for age in range(m):
+            row = (next_row - 1 - age) % m
+            s = ops.take(s_history, row, axis=0)
+            y = ops.take(y_history, row, axis=0)
+            curvature = ops.sum(s * y)
+            valid = ops.logical_and(age < pairs, curvature > 0)
+            rho = ops.where(valid, one / ops.where(valid, curvature, one), zero)
+            alpha = rho * ops.sum(s * q)
+            q = q - alpha * y
+            memory.append((s, y, rho, alpha))
+            if age == 0:
+                newest_s, newest_y, newest_valid = s, y, valid
+        y_norm = ops.sum(newest_y * newest_y)
+        has_scale = ops.logical_and(newest_valid, y_norm > 0)
+        gamma = ops.where(
+            has_scale,
+            ops.sum(newest_s * newest_y) / ops.where(has_scale, y_norm, one),
+            one,
+        )
+        r = gamma * q
+        for s, y, rho, alpha in reversed(memory):
+            beta = rho * ops.sum(y * r)
+            r = r + (alpha - beta) * s
+        return r
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            {
+                "history_size": self.history_size,
+                "curvature_epsilon": self.curvature_epsilon,
+            }
+        )
+        return config
