@@ -532,3 +532,27 @@ def test_mixed_precision_loss_scale_optimizer_is_scaled():
     inner = model.optimizer.inner_optimizer
     assert isinstance(inner._learning_rate, ScaledLearningRate)
     np.testing.assert_allclose(float(inner._learning_rate.scale), 1e-3, rtol=1e-6)
+
+
+def _our_optimizers():
+    import keras_adaptive.optimizers as ours
+
+    return list(ours.ALL_OPTIMIZERS)
+
+
+@pytest.mark.parametrize("cls", _our_optimizers(), ids=lambda cls: cls.__name__)
+def test_every_optimizer_of_this_package_takes_the_scaled_schedule(cls):
+    TRACES.clear()
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.01, 4, 0.5)
+    model = linear_model(cls(learning_rate=schedule))
+    history = model.fit(
+        X,
+        Y,
+        batch_size=16,
+        epochs=3,
+        verbose=0,
+        callbacks=[Script([1.0, 1.0, 1.0]), CoolDownOnPlateau(patience=1)],
+    )
+    assert len(TRACES) == 1
+    expected = 0.01 * 0.5 ** (np.arange(1, 4) / 4) * np.array([1.0, 1.0, 0.1])
+    np.testing.assert_allclose(history.history["learning_rate"], expected, rtol=1e-5)
