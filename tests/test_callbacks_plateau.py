@@ -556,3 +556,16 @@ def test_every_optimizer_of_this_package_takes_the_scaled_schedule(cls):
     assert len(TRACES) == 1
     expected = 0.01 * 0.5 ** (np.arange(1, 4) / 4) * np.array([1.0, 1.0, 0.1])
     np.testing.assert_allclose(history.history["learning_rate"], expected, rtol=1e-5)
+
+
+def test_state_carries_over_across_fit_calls():
+    model = tiny_model(1.0)
+    callback = CoolDownOnPlateau(patience=2, max_reductions=2)
+    first, stop = drive(callback, model, [1.0, 1.0, 1.0])
+    assert stop is None and callback.reductions == 1
+    # A second fit numbers its epochs from 0 again; best, wait and reductions
+    # continue: one more plateau reduces, the next one stops.
+    second, stop = drive(callback, model, [1.0, 1.0, 1.0, 1.0, 1.0])
+    np.testing.assert_allclose(first + second, [1.0] * 3 + [0.1] * 2 + [0.01] * 2)
+    assert stop == 3
+    assert callback.best_epoch == 0
