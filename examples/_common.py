@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import importlib.util
 import math
@@ -201,7 +202,17 @@ def gpu_visible() -> bool:
 
 
 def setup(args: argparse.Namespace) -> None:
-    """Seed, set the dtype policy and print the device line."""
+    """Seed, set the dtype policy and print the device line.
+
+    On a backend other than TensorFlow, TensorFlow only runs the ``tf.data``
+    input pipeline, so it is kept off the GPUs that the backend uses.
+    """
+    if keras.backend.backend() != "tensorflow":
+        import tensorflow as tf
+
+        # RuntimeError: TensorFlow's devices are already initialized.
+        with contextlib.suppress(RuntimeError):
+            tf.config.set_visible_devices([], "GPU")
     keras.utils.set_random_seed(args.seed)
     print(describe_device())
     if args.mixed_precision:

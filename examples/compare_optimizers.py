@@ -19,6 +19,7 @@ time), and writes to ``--out`` (default ``compare_<dataset>``):
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -92,13 +93,22 @@ def run(args: argparse.Namespace) -> int:
     if data.synthetic:
         print(_common.SYNTHETIC_NOTE)
     print(_common.results_table(results))
-    for path in save_outputs(results, out, data.spec.name, data.synthetic):
+    if model_kind == "mlp":
+        model_name = f"MLP {math.prod(data.image_shape)}-1000-1000-10"
+    else:
+        model_name = "VGG-style CNN"
+    description = f"{data.spec.name}, {model_name}, {data.num_train} images"
+    for path in save_outputs(results, out, data.spec.name, description, data.synthetic):
         print(f"wrote {path}")
     return 0
 
 
 def save_outputs(
-    results: Sequence[_common.RunResult], out: Path, dataset: str, synthetic: bool
+    results: Sequence[_common.RunResult],
+    out: Path,
+    dataset: str,
+    description: str,
+    synthetic: bool,
 ) -> list[Path]:
     """Write the CSV files and the two plots; return their paths."""
     import matplotlib.pyplot as plt
@@ -114,7 +124,7 @@ def save_outputs(
         histories,
         "loss",
         ylabel="training cost (cross-entropy)",
-        title=f"{dataset}: training cost per epoch{suffix}",
+        title=f"training cost per epoch{suffix}\n{description}",
         log_scale=True,
         path=loss_png,
     )
@@ -126,7 +136,7 @@ def save_outputs(
             histories,
             "val_accuracy",
             ylabel="validation accuracy",
-            title=f"{dataset}: validation accuracy per epoch{suffix}",
+            title=f"validation accuracy per epoch{suffix}\n{description}",
             path=accuracy_png,
         )
         plt.close(fig)

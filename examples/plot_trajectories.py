@@ -79,7 +79,13 @@ LEARNING_RATES = {
         "Nadam": 0.05,
     },
 }
-SWEEP_RATES = (0.01, 0.05, 0.09, 0.102)
+SWEEP_RATES = (
+    (0.01, "too small"),
+    (0.05, "about right"),
+    (0.09, "oscillates"),
+    (0.105, "diverges"),
+)
+SWEEP_STEPS = 40
 MOMENTUM_FAMILY = ("sgd", "momentum", "nesterov")
 FAMILY_TITLES = {
     "momentum": "gradient descent and momentum",
@@ -200,13 +206,23 @@ def run(args: argparse.Namespace) -> int:
 
     if args.sweep:
         surface = plotting.get_surface("quadratic")
-        paths = {}
-        for rate in SWEEP_RATES:
+        fig, axes = plt.subplots(2, 2, figsize=(11, 9), layout="constrained")
+        for ax, (rate, verdict) in zip(axes.flat, SWEEP_RATES, strict=True):
             optimizer = _common.make_optimizer("SGD", rate)
-            paths[f"SGD lr={rate:g}"] = plotting.trace_optimizer(optimizer, surface, 40)
+            path = plotting.trace_optimizer(optimizer, surface, SWEEP_STEPS, bound=3.5)
+            plotting.plot_trajectories(
+                surface,
+                {f"SGD lr={rate:g}": path},
+                title=f"learning rate {rate:g}: {verdict}",
+                ax=ax,
+            )
+        fig.suptitle(
+            f"gradient descent on {surface.title}, {SWEEP_STEPS} steps; "
+            "stable for learning rates below 2/20 = 0.1"
+        )
         png = out / "trajectory_learning_rates.png"
-        title = f"gradient descent on {surface.title}: 40 steps per learning rate"
-        plt.close(plotting.plot_trajectories(surface, paths, title=title, path=png))
+        fig.savefig(png, dpi=100)
+        plt.close(fig)
         print(f"wrote {png}")
     return 0
 

@@ -287,12 +287,15 @@ def animate_trajectories(
     path: str | os.PathLike,
     *,
     title: str | None = None,
-    fps: int = 15,
-    max_frames: int = 120,
+    fps: int = 12,
+    max_frames: int = 60,
+    dpi: int = 72,
 ) -> bool:
     """Write an animated GIF of the paths growing step by step.
 
-    Returns ``False`` (and writes nothing) when Pillow is not installed.
+    At most ``max_frames`` frames are drawn (longer paths advance several
+    steps per frame). Returns ``False`` (and writes nothing) when Pillow is
+    not installed.
     """
     try:
         import PIL  # noqa: F401
@@ -302,7 +305,7 @@ def animate_trajectories(
     from matplotlib.animation import FuncAnimation, PillowWriter
 
     fig, ax = plt.subplots(figsize=(6.0, 4.8), layout="constrained")
-    _contours(ax, surface)
+    _contours(ax, surface, count=12)
     arrays = {k: np.asarray(v, dtype=float) for k, v in trajectories.items()}
     longest = max(len(points) for points in arrays.values())
     stride = max(1, int(np.ceil(longest / max_frames)))
@@ -325,7 +328,7 @@ def animate_trajectories(
         return lines
 
     animation = FuncAnimation(fig, update, frames=frames, blit=False)
-    animation.save(path, writer=PillowWriter(fps=fps))
+    animation.save(path, writer=PillowWriter(fps=fps), dpi=dpi)
     plt.close(fig)
     return True
 
@@ -343,16 +346,16 @@ def _color(plt, index: int):
     return plt.get_cmap("tab10")(index % 10)
 
 
-def _contours(ax: Axes, surface: Surface) -> None:
+def _contours(ax: Axes, surface: Surface, count: int = 25) -> None:
     xs = np.linspace(*surface.xlim, 300)
     ys = np.linspace(*surface.ylim, 300)
     grid_x, grid_y = np.meshgrid(xs, ys)
     values = surface.value(grid_x, grid_y)
     if surface.log_levels:
         low = max(float(values.min()), 1e-2)
-        levels = np.geomspace(low, float(np.quantile(values, 0.95)), 25)
+        levels = np.geomspace(low, float(np.quantile(values, 0.95)), count)
     else:
-        levels = np.linspace(float(values.min()), float(values.max()), 25)
+        levels = np.linspace(float(values.min()), float(values.max()), count)
     ax.contour(grid_x, grid_y, values, levels=levels, cmap="Greys", linewidths=0.6)
 
 
