@@ -239,7 +239,7 @@ def load_raw(
     failures: list[str] = []
     raw = _load_tfds(spec, data_dir, manual_dir, download, failures)
     if raw is None:
-        raise DataSourceError(_no_source_message(spec, data_dir, failures))
+        raise DataSourceError(_no_source_message(spec, failures))
     return raw
 
 
@@ -496,8 +496,13 @@ def _load_tfds(
         return _load_keras_cache(spec, failures)
 
     directory = str(Path(data_dir).expanduser()) if data_dir is not None else None
-    builder = tfds.builder(spec.name, data_dir=directory)
-    if builder.is_prepared():
+    try:
+        builder = tfds.builder(spec.name, data_dir=directory)
+        prepared = builder.is_prepared()
+    except Exception as err:
+        failures.append(f"TFDS: the {spec.name} builder failed: {_first_line(err)}")
+        return _load_keras_cache(spec, failures)
+    if prepared:
         return _from_builder(builder, spec, f"TFDS directory {builder.data_dir}")
     failures.append(
         f"TFDS directory: {spec.name} is not prepared in {builder.data_dir}"
@@ -587,18 +592,15 @@ def _first_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[0] if text else ''}"
 
 
-def _no_source_message(
-    spec: DatasetSpec, data_dir: str | os.PathLike | None, failures: list[str]
-) -> str:
+def _no_source_message(spec: DatasetSpec, failures: list[str]) -> str:
     tried = "\n".join(f"  - {line}" for line in failures)
     files = ", ".join(spec.archive_files)
-    where = data_dir if data_dir is not None else "~/tensorflow_datasets"
     return (
         f"no source could provide the {spec.name} dataset. Tried:\n{tried}\n"
         "Provide one of:\n"
         f"  - a TFDS directory in which {spec.name} is prepared: run "
         f"`tfds build {spec.name}` (or tfds.load) on a machine with network "
-        f"and copy its data_dir here, then pass data_dir (now {where});\n"
+        "and copy its data_dir here, then pass data_dir;\n"
         f"  - manual_dir: a folder with the official archives ({files}); "
         "TFDS checks their checksums and prepares the dataset into data_dir;\n"
         "  - npz: a Keras-format .npz file with x_train, y_train, x_test, y_test "

@@ -341,3 +341,31 @@ def test_network_probe_answers_quickly_both_ways():
     assert not datasets.network_available("127.0.0.1", port, timeout=2.0)
     assert not datasets.network_available("host.invalid", 443, timeout=2.0)
     assert time.perf_counter() - start < 5
+
+
+def test_a_broken_tfds_installation_is_reported_not_raised(
+    tmp_path, offline, monkeypatch
+):
+    def broken(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'importlib_resources'")
+
+    monkeypatch.setattr(tfds, "builder", broken)
+    with pytest.raises(datasets.DataSourceError) as info:
+        datasets.load("mnist", data_dir=tmp_path)
+    message = str(info.value)
+    assert "TFDS: the mnist builder failed: ModuleNotFoundError" in message
+    assert "Keras cache: no file" in message
+
+
+def test_the_keras_mnist_cache_is_used_when_tfds_has_nothing(
+    tmp_path, offline, monkeypatch
+):
+    cache = tmp_path / "keras_home" / "datasets"
+    cache.mkdir(parents=True)
+    arrays = _write_mnist_npz(cache / "mnist.npz", n_train=12, n_test=4)
+    data = datasets.load(
+        "mnist", data_dir=tmp_path / "tfds", batch_size=4, validation_fraction=0
+    )
+    assert data.source == f"Keras-format npz file {cache / 'mnist.npz'}"
+    _, labels = _arrays(data.test)
+    np.testing.assert_array_equal(labels, arrays["y_test"])
