@@ -461,7 +461,9 @@ def _scaler(
     return scale
 
 
-def _augment(ds: tf.data.Dataset, spec: DatasetSpec, seed: int | None):
+def _augment(
+    ds: tf.data.Dataset, spec: DatasetSpec, seed: int | None
+) -> tf.data.Dataset:
     """Random crop after 4-pixel zero padding, and random horizontal flip."""
     height, width, channels = spec.image_shape
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
@@ -574,6 +576,10 @@ def _from_builder(builder, spec: DatasetSpec, source: str) -> RawData:
 
         return ds.map(cast, num_parallel_calls=tf.data.AUTOTUNE)
 
+    def size(ds: tf.data.Dataset, split: str) -> int:
+        count = int(ds.cardinality())
+        return count if count >= 0 else builder.info.splits[split].num_examples
+
     kwargs = {"as_supervised": True, "shuffle_files": False}
     train = builder.as_dataset(split="train", **kwargs)
     test = builder.as_dataset(split="test", **kwargs)
@@ -581,8 +587,8 @@ def _from_builder(builder, spec: DatasetSpec, source: str) -> RawData:
         spec=spec,
         train=supervised(train),
         test=supervised(test),
-        num_train=int(train.cardinality()),
-        num_test=int(test.cardinality()),
+        num_train=size(train, "train"),
+        num_test=size(test, "test"),
         source=source,
     )
 
