@@ -77,9 +77,10 @@ class LBFGS(Optimizer):
     so the curvature of the regularised loss is learnt. With Keras's
     decoupled `weight_decay` the weights shrink outside the step; s_k remains
     the step taken by the recursion. `state_dtype` stores the history buffers
-    and the previous gradient and step in that dtype (a bfloat16 memory adds
-    a relative error of about 0.4% to every pair); all arithmetic is in
-    float32 or the variables' wider dtype. The update is written with
+    and the previous gradient and step in that dtype (by default, the
+    variables' dtype; a bfloat16 memory adds a relative error of about 0.4%
+    to every pair); all arithmetic is in float32 or the variables' wider
+    dtype. The update is written with
     `keras.ops` only and unrolled over the static m, so it compiles with XLA
     on TensorFlow and JAX. Variables without a gradient in a step are not
     moved (their part of g and of the step is zero). Under a multi-replica
@@ -117,7 +118,9 @@ class LBFGS(Optimizer):
         self._compute_dtype = keras.backend.result_type(
             *[compute_dtype(variable) for variable in variables]
         )
-        state = self.state_dtype or self._compute_dtype
+        state = self.state_dtype or keras.backend.result_type(
+            *[variable.dtype for variable in variables]
+        )
         n = sum(self._sizes)
         m = self.history_size
         self._s_history = self.add_variable((m, n), dtype=state, name="s_history")

@@ -35,12 +35,13 @@ class Rprop(Optimizer):
     (Neural Networks II, lecture XII, part 3): for batch learning the
     different gradient magnitudes of different weights can be handled "by
     only using the sign of the gradient", but this does not carry over to
-    minibatches: a weight that gets +0.1 on nine minibatches and -0.9 on the
-    tenth should stay roughly where it is, yet Rprop moves it nine steps one
-    way and one step back, and sign flips caused by sampling noise keep
-    shrinking the step sizes. RMSprop (divide by a running average of the
-    gradient's magnitude) is the minibatch answer. Use Rprop with
-    `batch_size` equal to the dataset (or very large batches).
+    minibatches: sign flips caused by sampling noise keep shrinking the step
+    sizes, and (Hinton's example, Coursera lecture 6e) a weight that gets
+    +0.1 on nine minibatches and -0.9 on the tenth should stay roughly where
+    it is, yet Rprop moves it nine steps one way and one step back. RMSprop
+    (divide by a running average of the gradient's magnitude) is the
+    minibatch answer. Use Rprop with `batch_size` equal to the dataset (or
+    very large batches).
 
     `learning_rate` is the initial step size Delta_0 only: it is read at the
     first step (a schedule or callable is evaluated there); after that, the
@@ -52,8 +53,7 @@ class Rprop(Optimizer):
     (0.5, 1.2), but defaults to Delta_0 = 0.01; here Delta_0 = 0.1, as the
     paper recommends. The original algorithm of Riedmiller & Braun also
     undoes the previous step of a weight whose gradient flips
-    ("weight-backtracking"); iRprop- does not, which is simpler and at least
-    as good in Igel & Huesken's benchmarks. Keras has no Rprop.
+    ("weight-backtracking"); iRprop- does not. Keras has no Rprop.
 
     Args:
         learning_rate: the initial step size Delta_0; a float >= 0, a
