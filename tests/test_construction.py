@@ -3,8 +3,13 @@ configs round-trip."""
 
 import inspect
 import math
+import re
+import sys
 
+import hypothesis
+import hypothesis.strategies as st
 import keras
+import numpy as np
 import pytest
 from optimizer_table import INVALID_CHOICES, INVALID_VALUES, ROW_IDS, ROWS
 
@@ -179,3 +184,52 @@ def test_momentum_ramp_refuses_bad_input(kwargs, message):
     with pytest.raises(ValueError) as error:
         MomentumRamp(**kwargs)
     assert message in str(error.value)
+
+
+def parse_interval(text):
+    """'[0.0, 1.0)' -> a predicate for membership."""
+    match = re.fullmatch(r"([\[(])(.+), (.+)([\])])", text)
+    opening, low, high, closing = match.groups()
+    low, high = float(low), float(high)
+
+    def contains(value):
+        above = value >= low if opening == "[" else value > low
+        below = value <= high if closing == "]" else value < high
+        return above and below
+
+    return contains
+
+
+# A lower bound is checked against its upper partner: lift the partner.
+UPPER_PARTNER = {
+    "min_gain": {"max_gain": sys.float_info.max},
+    "min_step": {"max_step": sys.float_info.max},
+}
+
+FUZZ_CASES = [
+    pytest.param(row, name, id=f"{row.id}-{name}")
+    for row in ROWS
+    for name, (_, interval) in INVALID_VALUES.items()
+    if name in keywords(row.cls) and name != "ema_momentum"
+]
+
+
+@pytest.mark.parametrize("row, name", FUZZ_CASES)
+@hypothesis.settings(max_examples=60, deadline=None)
+@hypothesis.given(value=st.floats(allow_nan=True, allow_infinity=True))
+def test_any_float_is_accepted_exactly_when_in_range(row, name, value):
+    interval = INVALID_VALUES[name][1]
+    kwargs = {**row.kwargs, name: value, **UPPER_PARTNER.get(name, {})}
+    valid = parse_interval(interval)(value)
+    if name == "learning_rate":
+        valid = valid and value <= float(np.finfo("float32").max)
+    if valid:
+        optimizer = row.cls(**kwargs)
+        stored = getattr(optimizer, name, None)
+        if name == "learning_rate":
+            stored = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+            value = float(np.float32(value))
+        assert stored == value
+    else:
+        with pytest.raises(ValueError, match=f"`{name}` must be"):
+            row.cls(**kwargs)

@@ -45,6 +45,7 @@ KERAS_OPTIONS = (
 )
 STATE_DTYPES = ("float32", "bfloat16", "float16")
 LOW_PRECISION = ("float16", "bfloat16")
+FLOAT32_MAX = 3.4028234663852886e38
 
 Hyperparameter = float | LearningRateSchedule
 LearningRate = float | LearningRateSchedule | Callable[[], Any]
@@ -152,6 +153,12 @@ class Optimizer(keras.optimizers.Optimizer):
             )
         if not callable(learning_rate):
             learning_rate = check_range(owner, "learning_rate", learning_rate, 0.0)
+            if learning_rate > FLOAT32_MAX:
+                raise ValueError(
+                    f"{owner}: `learning_rate` must be a float in [0.0, inf) that "
+                    f"float32 can hold (at most {FLOAT32_MAX:.4g}); received "
+                    f"learning_rate={learning_rate!r}."
+                )
         _check_keras_options(owner, kwargs)
         if l2 is not None:
             l2 = check_range(owner, "l2", l2, 0.0)
