@@ -1,0 +1,355 @@
+"""Time of one optimizer update step: this package against Keras's built-ins.
+
+Only the update is timed: the gradients are given (fixed random tensors), no
+model runs forward or backward. The variables have the shapes of a
+784-1000-1000-10 MLP and a small CNN (3.1 million parameters at
+``--params-scale 1``), and the step is compiled the way Keras's trainers
+compile it:
+
+* TensorFlow: ``tf.function(jit_compile=True)`` around
+  ``optimizer.apply(grads, variables)``;
+* JAX: ``jax.jit`` around ``optimizer.stateless_apply(opt_vars, grads,
+  train_vars)``, with the optimizer and model state donated and returned in
+  argument order, as ``model.fit`` does: XLA then updates them in place.
+
+Both optimizers of a row are built and compiled first, then timed in
+alternating rounds (see ``_timing.py``). The backend is KERAS_BACKEND's.
+
+    KERAS_BACKEND=tensorflow python benchmarks/update_step.py --out tf.json
+    KERAS_BACKEND=jax python benchmarks/update_step.py --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from _timing import (  # noqa: E402
+    Comparison,
+    interleave,
+    markdown_table,
+    seconds_per_unit,
+    write_json,
+)
+
+from keras_adaptive import optimizers as ours  # noqa: E402
+
+Shape = tuple[int, ...]
+
+#: Baseline label of the package-only optimizers, which Keras does not ship.
+SGD_BASELINE = "keras SGD (baseline only, not the same algorithm)"
+#: Steps timed (best of three) to choose the steps per round.
+CALIBRATION_STEPS = 3
+#: The rows `--quick` times (those present in the package).
+QUICK_CASES = ("SGD", "Momentum", "Adam", "Rprop")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row: a factory for ours, one for the Keras baseline, and labels."""
+
+    name: str
+    make_ours: Callable[[], keras.optimizers.Optimizer]
+    make_keras: Callable[[], keras.optimizers.Optimizer]
+    baseline: str
+
+
+def _package_only(name: str) -> list[Case]:
+    cls = getattr(ours, name, None)
+    if cls is None:
+        return []
+    return [Case(name, cls, keras.optimizers.SGD, SGD_BASELINE)]
+
+
+def cases() -> list[Case]:
+    """Every comparison: the nine shared algorithms (two with a variant), then
+    the package-only optimizers against Keras's plain SGD where present."""
+    k = keras.optimizers
+    shared = [
+        Case("SGD", ours.SGD, k.SGD, "keras SGD"),
+        Case(
+            "Momentum",
+            ours.Momentum,
+            lambda: k.SGD(momentum=0.9),
+            "keras SGD(momentum=0.9)",
+        ),
+        Case(
+            "Nesterov",
+            ours.Nesterov,
+            lambda: k.SGD(momentum=0.9, nesterov=True),
+            "keras SGD(momentum=0.9, nesterov=True)",
+        ),
+        Case("Adagrad", ours.Adagrad, k.Adagrad, "keras Adagrad"),
+        Case("RMSprop", ours.RMSprop, k.RMSprop, "keras RMSprop"),
+        Case(
+            "RMSprop (centered, momentum)",
+            lambda: ours.RMSprop(centered=True, momentum=0.9),
+            lambda: k.RMSprop(centered=True, momentum=0.9),
+            "keras RMSprop(centered=True, momentum=0.9)",
+        ),
+        Case("Adadelta", ours.Adadelta, k.Adadelta, "keras Adadelta"),
+        Case("Adam", ours.Adam, k.Adam, "keras Adam"),
+        Case(
+            "Adam (amsgrad)",
+            lambda: ours.Adam(amsgrad=True),
+            lambda: k.Adam(amsgrad=True),
+            "keras Adam(amsgrad=True)",
+        ),
+        Case("Adamax", ours.Adamax, k.Adamax, "keras Adamax"),
+        Case("Nadam", ours.Nadam, k.Nadam, "keras Nadam"),
+    ]
+    extra = [
+        case
+        for name in ("DeltaBarDelta", "Rprop", "LBFGS")
+        for case in _package_only(name)
+    ]
+    return shared + extra
+
+
+def variable_shapes(params_scale: float = 1.0) -> list[Shape]:
+    """Kernel and bias shapes of a 784-1000-1000-10 MLP and a small CNN.
+
+    The CNN is four 3x3 convolutions (3 -> 32 -> 64 -> 128 -> 128 channels)
+    on a 4x4 final map, a 512-unit dense layer and 10 outputs. Hidden widths
+    are multiplied by sqrt(params_scale), so the parameter count scales
+    roughly by `params_scale` (3.1 million at 1).
+    """
+    if params_scale <= 0:
+        raise ValueError(f"params_scale must be > 0; received {params_scale}.")
+
+    def width(n: int) -> int:
+        return max(1, round(n * math.sqrt(params_scale)))
+
+    hidden = width(1000)
+    mlp = [(784, hidden), (hidden,), (hidden, hidden), (hidden,), (hidden, 10), (10,)]
+    channels = [3, width(32), width(64), width(128), width(128)]
+    cnn: list[Shape] = []
+    for c_in, c_out in zip(channels, channels[1:], strict=False):
+        cnn += [(3, 3, c_in, c_out), (c_out,)]
+    dense = width(512)
+    cnn += [(channels[-1] * 16, dense), (dense,), (dense, 10), (10,)]
+    return mlp + cnn
+
+
+def parameter_count(shapes: Sequence[Shape]) -> int:
+    """Total number of parameters in `shapes`."""
+    return sum(math.prod(shape) for shape in shapes)
+
+
+def _arrays(shapes: Sequence[Shape], seed: int, scale: float) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [(scale * rng.standard_normal(shape)).astype("float32") for shape in shapes]
+
+
+def make_stepper(
+    optimizer: keras.optimizers.Optimizer, shapes: Sequence[Shape]
+) -> Callable[[int], None]:
+    """A function `run(n)` applying n compiled update steps of `optimizer`.
+
+    The optimizer gets its own variables (same initial values for every
+    optimizer) and is built before compilation; `run` returns once the n-th
+    step's results exist.
+    """
+    weights = _arrays(shapes, seed=1, scale=0.05)
+    gradients = _arrays(shapes, seed=2, scale=0.01)
+    variables = [keras.Variable(w, name=f"w{i}") for i, w in enumerate(weights)]
+    optimizer.build(variables)
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return _tensorflow_stepper(optimizer, variables, gradients)
+    if backend == "jax":
+        return _jax_stepper(optimizer, variables, gradients)
+    raise RuntimeError(f"Backend {backend!r} is not benchmarked (tensorflow, jax).")
+
+
+def _tensorflow_stepper(optimizer, variables, gradients):
+    import tensorflow as tf
+
+    grads = [tf.constant(g) for g in gradients]
+
+    @tf.function(jit_compile=True)
+    def step(grads):
+        optimizer.apply(grads, variables)
+        return optimizer.iterations.value
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            done = step(grads)
+        done.numpy()
+
+    return run
+
+
+def _jax_stepper(optimizer, variables, gradients):
+    import jax
+    import jax.numpy as jnp
+
+    grads = [jnp.asarray(g) for g in gradients]
+    state = {
+        "optimizer": [jnp.array(v.value, copy=True) for v in optimizer.variables],
+        "trainable": [jnp.array(v.value, copy=True) for v in variables],
+    }
+
+    # Returned in the order of the donated arguments, so that XLA pairs each
+    # output with the input buffer it replaces instead of copying.
+    def apply(optimizer_values, grads, trainable_values):
+        trainable_values, optimizer_values = optimizer.stateless_apply(
+            optimizer_values, grads, trainable_values
+        )
+        return optimizer_values, trainable_values
+
+    step = jax.jit(apply, donate_argnums=(0, 2))
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            state["optimizer"], state["trainable"] = step(
+                state["optimizer"], grads, state["trainable"]
+            )
+        jax.block_until_ready(state["trainable"])
+
+    return run
+
+
+def compare(
+    case: Case,
+    shapes: Sequence[Shape],
+    rounds: int,
+    steps: int | None = None,
+    round_seconds: float = 0.1,
+) -> Comparison:
+    """Builds and compiles both optimizers of `case`, then times them.
+
+    Args:
+        case: the row to time.
+        shapes: the variables' shapes.
+        rounds: alternating rounds (each times both optimizers).
+        steps: update steps per round and optimizer; None chooses the number
+            that takes about `round_seconds` for the slower of the two, from
+            the best of three timings of `CALIBRATION_STEPS` steps each.
+        round_seconds: target duration of one side of a round when `steps` is
+            None.
+    """
+    run_ours = make_stepper(case.make_ours(), shapes)
+    run_keras = make_stepper(case.make_keras(), shapes)
+    for run in (run_ours, run_keras):
+        run(2)
+    if steps is None:
+        slowest = max(
+            min(seconds_per_unit(run, CALIBRATION_STEPS) for _ in range(3))
+            for run in (run_ours, run_keras)
+        )
+        steps = max(1, round(round_seconds / slowest))
+    comparison = Comparison(case.name, case.baseline, "step", steps)
+    return interleave(comparison, run_ours, run_keras, rounds)
+
+
+def run_benchmark(
+    names: Sequence[str] | None = None,
+    params_scale: float = 1.0,
+    rounds: int = 30,
+    steps: int | None = None,
+    round_seconds: float = 0.1,
+    log: Callable[[str], None] | None = None,
+) -> list[Comparison]:
+    """Times every case (or those named in `names`) and returns the results.
+
+    Raises:
+        ValueError: if a name in `names` is not a case.
+    """
+    selected = cases()
+    if names is not None:
+        by_name = {case.name: case for case in selected}
+        unknown = sorted(set(names) - set(by_name))
+        if unknown:
+            raise ValueError(f"Unknown case(s) {unknown}; valid: {list(by_name)}.")
+        selected = [by_name[name] for name in names]
+    shapes = variable_shapes(params_scale)
+    results = []
+    for case in selected:
+        results.append(compare(case, shapes, rounds, steps, round_seconds))
+        if log is not None:
+            log(results[-1].progress())
+    return results
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command-line flags."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--params-scale",
+        type=float,
+        default=1.0,
+        help="multiply the parameter count (3.1 million at 1) by about this",
+    )
+    parser.add_argument("--rounds", type=int, default=30, help="alternating rounds")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="steps per round and optimizer (default: ~--round-seconds' worth)",
+    )
+    parser.add_argument(
+        "--round-seconds",
+        type=float,
+        default=0.1,
+        help="target duration of one side of a round when --steps is not given",
+    )
+    parser.add_argument(
+        "--only", nargs="+", metavar="NAME", help="time only these rows, by name"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"smoke run: rows {', '.join(QUICK_CASES)} only, --params-scale "
+        "0.05, 3 rounds of about 0.01 s",
+    )
+    parser.add_argument("--out", metavar="FILE.json", help="write the raw numbers")
+    args = parser.parse_args(argv)
+    if args.quick:
+        available = {case.name for case in cases()}
+        args.only = [name for name in QUICK_CASES if name in available]
+        args.params_scale, args.rounds, args.round_seconds = 0.05, 3, 0.01
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Runs the benchmark and prints the markdown table."""
+    args = parse_args(argv)
+    shapes = variable_shapes(args.params_scale)
+    print(
+        f"backend {keras.backend.backend()}, keras {keras.__version__}, "
+        f"{parameter_count(shapes):,} parameters in {len(shapes)} variables, "
+        f"{args.rounds} rounds",
+        file=sys.stderr,
+    )
+    results = run_benchmark(
+        args.only,
+        args.params_scale,
+        args.rounds,
+        args.steps,
+        args.round_seconds,
+        log=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+    print(markdown_table(results))
+    if args.out:
+        settings = {
+            "params_scale": args.params_scale,
+            "parameters": parameter_count(shapes),
+            "shapes": [list(shape) for shape in shapes],
+            "rounds": args.rounds,
+            "steps": args.steps,
+            "round_seconds": args.round_seconds,
+        }
+        write_json(args.out, settings, results)
+
+
+if __name__ == "__main__":
+    main()
