@@ -159,9 +159,14 @@ class Adam(_FirstMomentOptimizer):
         if self.amsgrad:
             v = ops.maximum(self.slot(self._velocity_maxima, variable, dtype), v)
             self.assign(self._velocity_maxima[index], v)
-        m_hat = m / self.first_moment_correction(dtype)
-        v_hat = v / self.second_moment_correction(dtype)
-        self.assign_sub(variable, lr * m_hat / (ops.sqrt(v_hat) + self.epsilon))
+        # m_hat / (sqrt(v_hat) + eps), with both corrections folded into
+        # scalars: one division per weight instead of three.
+        step_size = lr / self.first_moment_correction(dtype)
+        root_correction = ops.rsqrt(self.second_moment_correction(dtype))
+        self.assign_sub(
+            variable,
+            step_size * m / (ops.sqrt(v) * root_correction + self.epsilon),
+        )
 
     def get_config(self) -> dict:
         config = super().get_config()
