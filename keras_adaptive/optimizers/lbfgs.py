@@ -50,9 +50,8 @@ class LBFGS(Optimizer):
     guarded, so an empty memory or y = 0 never produces NaN.
 
     Lecture "Optimizing Neural Networks" (Machine Learning in Python): the
-    notebook comparison of mini-batch, momentum, adaptive learning and
-    L-BFGS, where L-BFGS, run on the full training set of a small network,
-    needs the fewest iterations.
+    notebook's comparison of mini-batch gradient descent, momentum, adaptive
+    learning rates and L-BFGS.
 
     Use: full-batch (or very-large-batch) training of small models and
     convex problems such as logistic regression, with `batch_size` equal to
