@@ -66,7 +66,9 @@ def test_clipping_acts_on_the_gradient(row, option, transform):
     initial, gradients = problem()
     clipped, _ = run(row.make(**{option: 1.0}), gradients, initial)
     expected, _ = run(row.make(), [transform(gs) for gs in gradients], initial)
-    assert_same(clipped, expected)
+    # Keras and NumPy sum the squares for the norm in different orders (one
+    # float32 ulp apart); L-BFGS's recursion amplifies that 20-fold.
+    assert_same(clipped, expected, rtol=1e-5 if row.full_batch else 1e-6)
 
 
 @pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)

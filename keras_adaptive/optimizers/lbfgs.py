@@ -158,10 +158,8 @@ class LBFGS(Optimizer):
         y = g - ops.cast(self._previous_gradient, dtype)
         accept = ops.sum(s * y) > self.curvature_epsilon * ops.sum(y * y)
         row = ops.cast(self._next_row, "int32")
-        write = ops.logical_and(ops.arange(m, dtype="int32") == row, accept)
-        write = ops.expand_dims(write, 1)
-        s_history = ops.where(write, s, ops.cast(self._s_history, dtype))
-        y_history = ops.where(write, y, ops.cast(self._y_history, dtype))
+        s_history = _write_row(self._s_history, row, s, accept)
+        y_history = _write_row(self._y_history, row, y, accept)
         accepted = ops.cast(accept, "int32")
         pairs = ops.minimum(ops.cast(self._pairs, "int32") + accepted, m)
         next_row = (row + accepted) % m
@@ -207,8 +205,8 @@ class LBFGS(Optimizer):
         memory = []
         for age in range(m):
             row = (next_row - 1 - age) % m
-            s = ops.take(s_history, row, axis=0)
-            y = ops.take(y_history, row, axis=0)
+            s = ops.cast(ops.take(s_history, row, axis=0), g.dtype)
+            y = ops.cast(ops.take(y_history, row, axis=0), g.dtype)
             curvature = ops.sum(s * y)
             valid = ops.logical_and(age < pairs, curvature > 0)
             rho = ops.where(valid, one / ops.where(valid, curvature, one), zero)
@@ -239,3 +237,15 @@ class LBFGS(Optimizer):
             }
         )
         return config
+
+
+def _write_row(history, row, value, accept):
+    """`history` with row `row` replaced by `value` where `accept` holds.
+
+    Only that row is written (`slice_update`): rewriting the whole (m, n)
+    history with a mask would copy it at every step.
+    """
+    history = ops.convert_to_tensor(history)
+    kept = ops.cast(ops.take(history, row, axis=0), value.dtype)
+    new_row = ops.cast(ops.where(accept, value, kept), history.dtype)
+    return ops.slice_update(history, (row, 0), ops.expand_dims(new_row, 0))
