@@ -37,7 +37,8 @@ def test_cooldown_against_fixed_rate_on_real_mnist(mnist_npz, tmp_path, capsys):
     for name in ("fixed", "cooldown"):
         result = results[name]
         accuracy, epochs = result["test_accuracy"], result["epochs"]
-        print(f"{name}: test accuracy {accuracy:.4f}, epochs {epochs}")
+        with capsys.disabled():  # the figures belong in every test log
+            print(f"\n{name}: test accuracy {accuracy:.4f}, epochs {epochs}")
         assert 0.8 < result["test_accuracy"] <= 1.0
     assert results["fixed"]["epochs"] == 6
     cooldown = results["cooldown"]

@@ -47,7 +47,7 @@ def final_loss(optimizer, x, y):
 
 
 @pytest.mark.slow
-def test_lbfgs_reaches_the_lowest_training_loss(mnist_npz):
+def test_lbfgs_reaches_the_lowest_training_loss(mnist_npz, capsys):
     x, y = load_training_set(mnist_npz)
     assert x.shape == (19690, 784)
     losses = {
@@ -55,11 +55,12 @@ def test_lbfgs_reaches_the_lowest_training_loss(mnist_npz):
         "Adam": final_loss(optimizers.Adam(learning_rate=0.1), x, y),
         "SGD": final_loss(optimizers.SGD(learning_rate=1.0), x, y),
     }
-    print(
-        f"\nfull-batch logistic regression on {len(x)} MNIST images, "
-        f"{STEPS} steps: "
-        + ", ".join(f"{name} {loss:.4f}" for name, loss in losses.items())
-    )
+    with capsys.disabled():  # the figures belong in every test log
+        print(
+            f"\nfull-batch logistic regression on {len(x)} MNIST images, "
+            f"{STEPS} steps: "
+            + ", ".join(f"{name} {loss:.4f}" for name, loss in losses.items())
+        )
     assert all(np.isfinite(list(losses.values())))
     assert losses["LBFGS"] < min(losses["Adam"], losses["SGD"]), losses
     # ln(10) = 2.303 at the start: every method must have learnt.
