@@ -102,6 +102,12 @@ def test_schedules_are_accepted_where_documented(row):
     assert row.cls(learning_rate=schedule)._learning_rate is schedule
 
 
+@pytest.mark.parametrize("cls", [optimizers.Momentum, optimizers.Nesterov])
+def test_presets_refuse_nesterov(cls):
+    with pytest.raises(ValueError, match="`nesterov` is fixed to"):
+        cls(nesterov=True)
+
+
 def test_rmsprop_momentum_is_a_float_only():
     with pytest.raises(ValueError, match="`momentum` must be a float in"):
         optimizers.RMSprop(momentum=MomentumRamp())

@@ -99,6 +99,11 @@ def check_integer(owner: str, name: str, value: Any, low: int) -> int:
     )
 
 
+def is_disabled(value: Hyperparameter) -> bool:
+    """True for a hyperparameter fixed at 0 (a schedule is never disabled)."""
+    return isinstance(value, float) and value == 0.0
+
+
 def compute_dtype(variable) -> str:
     """The dtype the update is computed in: the variable's, at least float32."""
     dtype = keras.backend.standardize_dtype(variable.dtype)

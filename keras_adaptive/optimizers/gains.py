@@ -12,6 +12,7 @@ from keras_adaptive.optimizers.base import (
     LearningRate,
     Optimizer,
     compute_dtype,
+    is_disabled,
     serialize_hyperparameter,
 )
 
@@ -100,7 +101,7 @@ class DeltaBarDelta(Optimizer):
 
     @property
     def uses_momentum(self) -> bool:
-        return not (isinstance(self.momentum, float) and self.momentum == 0.0)
+        return not is_disabled(self.momentum)
 
     def build(self, variables):
         if self.built:

@@ -12,6 +12,7 @@ from keras_adaptive.optimizers.base import (
     LearningRate,
     Optimizer,
     compute_dtype,
+    is_disabled,
     serialize_hyperparameter,
 )
 
@@ -84,7 +85,7 @@ class SGD(Optimizer):
 
     @property
     def uses_momentum(self) -> bool:
-        return not (isinstance(self.momentum, float) and self.momentum == 0.0)
+        return not is_disabled(self.momentum)
 
     def build(self, variables):
         if self.built:
@@ -120,8 +121,40 @@ class SGD(Optimizer):
         return config
 
 
+class _PresetSGD(SGD):
+    """`SGD` with momentum 0.9 by default and `nesterov` fixed by the class."""
+
+    nesterov_preset: bool
+
+    def __init__(
+        self,
+        learning_rate: LearningRate = 0.01,
+        momentum: Hyperparameter = 0.9,
+        name: str | None = None,
+        **kwargs: Any,
+    ):
+        if "nesterov" in kwargs:
+            raise ValueError(
+                f"{type(self).__name__}: `nesterov` is fixed to "
+                f"{self.nesterov_preset}; received nesterov={kwargs['nesterov']!r}. "
+                "Use SGD(momentum=..., nesterov=...) to choose it."
+            )
+        super().__init__(
+            learning_rate=learning_rate,
+            momentum=momentum,
+            nesterov=self.nesterov_preset,
+            name=name or type(self).__name__,
+            **kwargs,
+        )
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        del config["nesterov"]
+        return config
+
+
 @keras.saving.register_keras_serializable(package="keras_adaptive")
-class Momentum(SGD):
+class Momentum(_PresetSGD):
     """Classical momentum: `SGD(momentum=0.9)`.
 
         v <- mu * v - eta * g
@@ -132,29 +165,11 @@ class Momentum(SGD):
     gradient descent's step for mu = 0.9. See `SGD` for the details.
     """
 
-    def __init__(
-        self,
-        learning_rate: LearningRate = 0.01,
-        momentum: Hyperparameter = 0.9,
-        name: str = "Momentum",
-        **kwargs: Any,
-    ):
-        super().__init__(
-            learning_rate=learning_rate,
-            momentum=momentum,
-            nesterov=False,
-            name=name,
-            **kwargs,
-        )
-
-    def get_config(self) -> dict:
-        config = super().get_config()
-        del config["nesterov"]
-        return config
+    nesterov_preset = False
 
 
 @keras.saving.register_keras_serializable(package="keras_adaptive")
-class Nesterov(SGD):
+class Nesterov(_PresetSGD):
     """Nesterov's accelerated gradient: `SGD(momentum=0.9, nesterov=True)`.
 
         v <- mu * v - eta * g
@@ -165,22 +180,4 @@ class Nesterov(SGD):
     velocity that overshoots sooner than classical momentum does. See `SGD`.
     """
 
-    def __init__(
-        self,
-        learning_rate: LearningRate = 0.01,
-        momentum: Hyperparameter = 0.9,
-        name: str = "Nesterov",
-        **kwargs: Any,
-    ):
-        super().__init__(
-            learning_rate=learning_rate,
-            momentum=momentum,
-            nesterov=True,
-            name=name,
-            **kwargs,
-        )
-
-    def get_config(self) -> dict:
-        config = super().get_config()
-        del config["nesterov"]
-        return config
+    nesterov_preset = True
