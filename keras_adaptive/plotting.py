@@ -200,10 +200,7 @@ def plot_histories(
         The matplotlib figure.
     """
     plt = _pyplot()
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(7.0, 4.5), layout="constrained")
-    else:
-        fig = ax.figure
+    fig, ax = _figure_and_axes(plt, ax, figsize=(7.0, 4.5))
     drawn = 0
     for index, (label, history) in enumerate(histories.items()):
         values = [float(v) for v in history.get(metric, [])]
@@ -262,10 +259,7 @@ def plot_trajectories(
         The matplotlib figure.
     """
     plt = _pyplot()
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(7.0, 5.5), layout="constrained")
-    else:
-        fig = ax.figure
+    fig, ax = _figure_and_axes(plt, ax, figsize=(7.0, 5.5))
     _contours(ax, surface)
     for index, (label, points) in enumerate(trajectories.items()):
         points = np.asarray(points, dtype=float)
@@ -340,6 +334,13 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _figure_and_axes(plt, ax, figsize: tuple[float, float]):
+    """`ax` and its figure, or the axes of a new figure of `figsize`."""
+    if ax is not None:
+        return ax.figure, ax
+    return plt.subplots(figsize=figsize, layout="constrained")
 
 
 def _color(plt, index: int):

@@ -87,8 +87,16 @@ def test_boundary_values_are_accepted(row):
         "momentum_decay": 0.0,
     }
     names = keywords(row.cls)
-    row.cls(**{k: v for k, v in accepted.items() if k in names})
-    row.cls(learning_rate=3)  # an int rate is a float rate
+    given = {k: v for k, v in accepted.items() if k in names}
+    optimizer = row.cls(**given)
+    for name, value in given.items():
+        stored = getattr(optimizer, name)
+        if name == "learning_rate":
+            stored = float(keras.ops.convert_to_numpy(stored))
+        assert stored == value and type(stored) is float, name
+    # An int rate is a float rate.
+    rate = row.cls(learning_rate=3).learning_rate
+    assert float(keras.ops.convert_to_numpy(rate)) == 3.0
 
 
 @pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
@@ -100,6 +108,32 @@ def test_schedules_are_accepted_where_documented(row):
             assert isinstance(getattr(optimizer, name), MomentumRamp)
     schedule = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5)
     assert row.cls(learning_rate=schedule)._learning_rate is schedule
+
+
+STEP_RATE_ROWS = [row for row in ROWS if row.cls is not optimizers.Rprop]
+
+
+@pytest.mark.parametrize("row", STEP_RATE_ROWS, ids=[r.id for r in STEP_RATE_ROWS])
+def test_callable_learning_rate_is_read_at_every_step(row):
+    rate = {"value": 0.0}
+    optimizer = row.make(learning_rate=lambda: rate["value"])
+    variable = keras.Variable(np.ones(3, "float32"))
+    gradient = np.array([0.5, -1.0, 2.0], "float32")
+    optimizer.apply([gradient], [variable])
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), np.ones(3))
+    rate["value"] = 0.01
+    optimizer.apply([gradient], [variable])
+    assert not np.allclose(keras.ops.convert_to_numpy(variable), np.ones(3))
+
+
+def test_rprop_reads_a_callable_rate_as_its_initial_step():
+    """Rprop's rate is the initial step size, taken at the first step only."""
+    optimizer = optimizers.Rprop(learning_rate=lambda: 0.05)
+    variable = keras.Variable(np.ones(3, "float32"))
+    optimizer.apply([np.array([0.5, -1.0, 2.0], "float32")], [variable])
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(variable), [0.95, 1.05, 0.95], rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize("cls", [optimizers.Momentum, optimizers.Nesterov])
