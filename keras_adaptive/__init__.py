@@ -13,7 +13,7 @@ from keras_adaptive.callbacks import find_learning_rate
 from keras_adaptive.optimizers import *  # noqa: F403
 from keras_adaptive.optimizers import __all__ as _optimizer_names
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "callbacks",
