@@ -10,6 +10,7 @@ demand: it needs TensorFlow and, for downloads, tensorflow-datasets.
 
 from keras_adaptive import callbacks, optimizers, schedules
 from keras_adaptive.callbacks import find_learning_rate
+from keras_adaptive.minimize import minimize
 from keras_adaptive.optimizers import *  # noqa: F403
 from keras_adaptive.optimizers import __all__ as _optimizer_names
 
@@ -18,6 +19,7 @@ __version__ = "0.2.0"
 __all__ = [
     "callbacks",
     "find_learning_rate",
+    "minimize",
     "optimizers",
     "schedules",
     *_optimizer_names,
