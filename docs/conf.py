@@ -1,0 +1,157 @@
+"""Sphinx configuration of the keras_adaptive documentation.
+
+Build with ``sphinx-build -W --keep-going -b html docs docs/_build/html``
+after ``pip install -e ".[docs]"``. The build reads no network: MathJax is
+served from the site itself and there is no intersphinx.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+# Importing the package for autodoc must not look for an accelerator or
+# print TensorFlow's start-up chatter into the build log.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+import keras_adaptive  # noqa: E402
+
+project = "keras_adaptive"
+author = "keras_adaptive contributors"
+copyright = "the keras_adaptive contributors"
+release = keras_adaptive.__version__
+version = ".".join(release.split(".")[:2])
+
+extensions = [
+    "myst_parser",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",
+    # Ships MathJax 3 and points mathjax_path at the copy in _static.
+    "sphinx-mathjax-offline",
+]
+
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+root_doc = "index"
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "screenshots.py"]
+
+# Single backquotes in docstrings name code: render them as code, linked
+# where the name is documented here.
+default_role = "py:obj"
+
+# MyST: $...$ and $$...$$ math, definition lists, anchors for headings.
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
+myst_heading_anchors = 3
+
+# autodoc and napoleon: Google-style docstrings, signatures without the
+# annotations' long union types, members in source order.
+autodoc_default_options = {"member-order": "bysource"}
+autodoc_typehints = "description"
+autodoc_typehints_description_target = "documented"
+autodoc_class_signature = "mixed"
+autodoc_inherit_docstrings = False
+napoleon_google_docstring = True
+napoleon_numpy_docstring = False
+napoleon_use_rtype = False
+add_module_names = False
+python_display_short_literal_types = True
+
+# Pages that exist only together with the code they describe: the full-batch
+# training guide and the API page of `keras_adaptive.minimize`. A toctree
+# line "optional: PAGE" becomes "PAGE" when the page exists and is dropped
+# otherwise; the API page is built only when the module is there.
+OPTIONAL_PAGES = {"full_batch": "full_batch.md", "minimize": "api/minimize.md"}
+if importlib.util.find_spec("keras_adaptive.minimize") is None:
+    exclude_patterns.append("api/minimize.md")
+
+
+def _optional_toctree_entries(app, docname, source):
+    lines = []
+    for line in source[0].splitlines(keepends=True):
+        entry = line.strip()
+        if entry.startswith("optional: "):
+            page = entry.removeprefix("optional: ")
+            path = Path(app.srcdir) / OPTIONAL_PAGES[Path(page).name]
+            if (
+                not path.exists()
+                or str(path.relative_to(app.srcdir)) in exclude_patterns
+            ):
+                continue
+            line = line.replace(entry, page)
+        lines.append(line)
+    source[0] = "".join(lines)
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _plain_text_docstrings(app, what, name, obj, options, lines):
+    """Renders docstrings written for the terminal as they read there.
+
+    Some docstrings write formulas as an indented block after a paragraph
+    ending in a colon, and absolute values as |x|. In reStructuredText the
+    first is a block quote whose lines run together, the second a
+    substitution. Such a block becomes a literal block (the colon doubled),
+    and a bar outside code, math and literal blocks is escaped. Docstrings
+    with ``.. math::`` blocks and roles are left as they are.
+    """
+    protected_indent = None  # indent of the line that opened a literal block
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if protected_indent is not None:
+            if not stripped or _indent(line) > protected_indent:
+                continue
+            protected_indent = None
+        if stripped.startswith(">>>"):
+            continue
+        if stripped.endswith("::"):
+            protected_indent = _indent(line)
+        elif (
+            stripped.endswith(":")
+            and not stripped.startswith((":", ".."))
+            and _next_block_is_indented(lines, i)
+        ):
+            lines[i] = line + ":"
+            protected_indent = _indent(line)
+        if "|" in line and not stripped.startswith(".."):
+            lines[i] = _escape_bars(lines[i])
+
+
+def _next_block_is_indented(lines, i) -> bool:
+    j = i + 1
+    while j < len(lines) and not lines[j].strip():
+        j += 1
+    if j == i + 1 or j >= len(lines):
+        return False
+    nxt = lines[j].strip()
+    return _indent(lines[j]) > _indent(lines[i]) and not nxt.startswith(
+        (">>>", "..", "* ", "- ")
+    )
+
+
+def _escape_bars(line: str) -> str:
+    """Escapes | outside `...` spans and :role:`...` spans."""
+    parts = line.split("`")
+    for k in range(0, len(parts), 2):
+        parts[k] = parts[k].replace("|", "\\|")
+    return "`".join(parts)
+
+
+def setup(app):
+    app.connect("source-read", _optional_toctree_entries)
+    app.connect("autodoc-process-docstring", _plain_text_docstrings)
+
+
+html_theme = "furo"
+html_title = f"keras_adaptive {release}"
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
+html_show_sourcelink = False
+pygments_style = "friendly"
