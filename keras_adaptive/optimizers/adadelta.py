@@ -12,31 +12,57 @@ from keras_adaptive.optimizers.base import LearningRate, Optimizer, compute_dtyp
 
 @keras.saving.register_keras_serializable(package="keras_adaptive")
 class Adadelta(Optimizer):
-    """AdaDelta (Zeiler 2012, "ADADELTA: An Adaptive Learning Rate Method",
-    Algorithm 1).
+    r"""AdaDelta: RMSprop with units corrected by a running average of steps.
 
     Per weight, with both accumulators starting at 0:
 
-        E[g^2]  <- rho * E[g^2] + (1 - rho) * g^2
-        dx      <- sqrt(E[dx^2] + epsilon) / sqrt(E[g^2] + epsilon) * g
-        E[dx^2] <- rho * E[dx^2] + (1 - rho) * dx^2
-        w       <- w - eta * dx
+    .. math::
+
+        E[g^2] &\leftarrow \rho\, E[g^2] + (1 - \rho)\, g^2 \\
+        \Delta x &= \frac{\sqrt{E[\Delta x^2] + \epsilon}}
+                         {\sqrt{E[g^2] + \epsilon}}\, g \\
+        E[\Delta x^2] &\leftarrow \rho\, E[\Delta x^2] + (1 - \rho)\, \Delta x^2 \\
+        w &\leftarrow w - \eta\, \Delta x
 
     Lecture "Common Adaptive Strategies" (Machine Learning in Python): the
     ratio of two running RMS values makes the step carry the units of the
-    weights, so no global learning rate is needed (eta = 1 is Zeiler's
-    method; eta scales it). The accumulated E[dx^2] holds the unscaled step.
+    weights, so no global learning rate is needed (:math:`\eta = 1` is
+    Zeiler's method; :math:`\eta` scales it). The accumulated
+    :math:`E[\Delta x^2]` holds the unscaled step.
+
+    Defaults: :math:`\eta = 1.0`, :math:`\rho = 0.95`,
+    :math:`\epsilon = 10^{-6}`, as in the paper's experiments; two slots per
+    weight.
 
     Differences from other libraries: Keras's `keras.optimizers.Adadelta`
-    defaults to eta = 0.001 (a thousandth of Zeiler's method) and epsilon =
-    1e-7; here eta = 1.0, rho = 0.95, epsilon = 1e-6 as in the paper's
-    experiments, and as in PyTorch's `torch.optim.Adadelta` (rho 0.9 there).
+    defaults to :math:`\eta = 0.001` (a thousandth of Zeiler's method) and
+    :math:`\epsilon = 10^{-7}`. PyTorch's `torch.optim.Adadelta` uses
+    :math:`\eta = 1` and :math:`\epsilon = 10^{-6}` as here, with
+    :math:`\rho = 0.9`.
 
     Args:
-        learning_rate: eta; a float >= 0, a schedule or a callable.
+        learning_rate: :math:`\eta`; a float >= 0, a schedule or a callable.
         rho: decay of both running averages, in [0, 1).
         epsilon: > 0, added under both square roots.
+        name: the optimizer's name.
         **kwargs: `l2`, `state_dtype` and Keras's base-optimizer options.
+
+    References:
+        M. D. Zeiler (2012), "ADADELTA: An Adaptive Learning Rate Method",
+        arXiv:1212.5701, Algorithm 1.
+
+    Example:
+        The first step is :math:`\sqrt{\epsilon / (1 - \rho)} \approx 0.0045`,
+        whatever the gradient's size:
+
+        >>> import keras
+        >>> from keras_adaptive.optimizers import Adadelta
+        >>> w = keras.Variable([1.0, 1.0])
+        >>> optimizer = Adadelta()
+        >>> g = keras.ops.convert_to_tensor([10.0, 0.1])
+        >>> _ = optimizer.apply_gradients([(g, w)])
+        >>> print(w.numpy().round(4))
+        [0.9955 0.9955]
     """
 
     def __init__(

@@ -12,33 +12,55 @@ from keras_adaptive.optimizers.base import LearningRate, Optimizer, compute_dtyp
 
 @keras.saving.register_keras_serializable(package="keras_adaptive")
 class Adagrad(Optimizer):
-    """AdaGrad (Duchi, Hazan & Singer 2011, "Adaptive Subgradient Methods for
-    Online Learning and Stochastic Optimization", JMLR 12).
+    r"""AdaGrad: per-weight rates from the sum of all squared gradients.
 
-    Per weight, with the accumulator G starting at `initial_accumulator_value`
-    (0, as in the lecture):
+    Per weight, with the accumulator :math:`G` starting at
+    `initial_accumulator_value` (0, as in the lecture):
 
-        G <- G + g * g
-        w <- w - eta * g / sqrt(G + epsilon)
+    .. math::
+
+        G &\leftarrow G + g^2 \\
+        w &\leftarrow w - \eta\, \frac{g}{\sqrt{G + \epsilon}}
 
     Lecture "Common Adaptive Strategies" (Machine Learning in Python,
     Optimizing Neural Networks) and "Adagrad" (Neural Network Optimization):
-    weights in steep regions accumulate a large G and slow down, weights on
-    plateaus keep large steps. G never decays, so the effective rate only
-    shrinks; RMSprop and Adadelta fix that.
+    weights in steep regions accumulate a large :math:`G` and slow down,
+    weights on plateaus keep large steps. :math:`G` never decays, so the
+    effective rate only shrinks; RMSprop and Adadelta fix that.
+
+    Defaults: :math:`\eta = 0.01`, :math:`G_0 = 0`, :math:`\epsilon = 10^{-7}`;
+    one accumulator per weight.
 
     Differences from other libraries: Keras's `keras.optimizers.Adagrad`
-    starts G at 0.1 and defaults to eta = 0.001, which damps the first steps
-    by a factor sqrt(1 + 0.1/g^2); here G starts at 0 and eta = 0.01.
-    PyTorch's `torch.optim.Adagrad` also starts at 0 but adds epsilon (1e-10)
-    outside the square root: g / (sqrt(G) + epsilon). The lecture's placement
-    inside the root is kept here.
+    starts :math:`G` at 0.1 and defaults to :math:`\eta = 0.001`, which damps
+    the first steps by a factor :math:`\sqrt{1 + 0.1/g^2}`; here :math:`G`
+    starts at 0 and :math:`\eta = 0.01`. PyTorch's `torch.optim.Adagrad` also
+    starts at 0 but adds :math:`\epsilon` (:math:`10^{-10}`) outside the square
+    root, :math:`g / (\sqrt{G} + \epsilon)`. The lecture's placement inside the
+    root is kept here.
 
     Args:
-        learning_rate: eta; a float >= 0, a schedule or a callable.
-        initial_accumulator_value: G at step 0, >= 0.
-        epsilon: > 0, added to G under the square root.
+        learning_rate: :math:`\eta`; a float >= 0, a schedule or a callable.
+        initial_accumulator_value: :math:`G` at step 0, >= 0.
+        epsilon: > 0, added to :math:`G` under the square root.
+        name: the optimizer's name.
         **kwargs: `l2`, `state_dtype` and Keras's base-optimizer options.
+
+    References:
+        J. Duchi, E. Hazan and Y. Singer (2011), "Adaptive Subgradient Methods
+        for Online Learning and Stochastic Optimization", JMLR 12, 2121-2159.
+
+    Example:
+        The first step is :math:`\eta\, g / |g|`, whatever the gradient's size:
+
+        >>> import keras
+        >>> from keras_adaptive.optimizers import Adagrad
+        >>> w = keras.Variable([1.0, 1.0])
+        >>> optimizer = Adagrad(learning_rate=0.1)
+        >>> g = keras.ops.convert_to_tensor([100.0, 0.01])
+        >>> _ = optimizer.apply_gradients([(g, w)])
+        >>> print(w.numpy().round(3))
+        [0.9 0.9]
     """
 
     def __init__(

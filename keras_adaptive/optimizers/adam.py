@@ -81,40 +81,75 @@ class _FirstMomentOptimizer(Optimizer):
 
 @keras.saving.register_keras_serializable(package="keras_adaptive")
 class Adam(_FirstMomentOptimizer):
-    """Adam (Kingma & Ba 2015, "Adam: A Method for Stochastic Optimization",
-    ICLR, Algorithm 1).
+    r"""Adam: bias-corrected first and second moments of the gradient.
 
-    Per weight, with m = v = 0 and t counting steps from 1:
+    Per weight, with :math:`m = v = 0` and :math:`t` counting steps from 1
+    (Kingma & Ba 2015, Algorithm 1):
 
-        m <- beta_1 * m + (1 - beta_1) * g
-        v <- beta_2 * v + (1 - beta_2) * g^2
-        m_hat = m / (1 - beta_1^t)
-        v_hat = v / (1 - beta_2^t)
-        w <- w - eta * m_hat / (sqrt(v_hat) + epsilon)
+    .. math::
 
-    With `amsgrad=True` (Reddi, Kale & Kumar 2018, "On the Convergence of
-    Adam and Beyond"), v_max <- max(v_max, v) replaces v in v_hat.
+        m &\leftarrow \beta_1 m + (1 - \beta_1)\, g \\
+        v &\leftarrow \beta_2 v + (1 - \beta_2)\, g^2 \\
+        \hat m &= \frac{m}{1 - \beta_1^t}, \qquad
+        \hat v = \frac{v}{1 - \beta_2^t} \\
+        w &\leftarrow w - \eta\, \frac{\hat m}{\sqrt{\hat v} + \epsilon}
+
+    With `amsgrad=True` (Reddi, Kale & Kumar 2018),
+    :math:`v_{\max} \leftarrow \max(v_{\max}, v)` replaces :math:`v` in
+    :math:`\hat v`.
 
     Lectures: "Adaptive Momentum" (Machine Learning in Python) and "Adam"
-    (Neural Network Optimization, slides 118-127: momentum plus RMSprop plus
-    bias correction). `beta_1` may be a schedule of the iteration count; the
-    bias correction then uses the product of the rates actually applied,
-    1 - prod_i beta_1(i), which reduces to 1 - beta_1^t for a constant.
+    (Neural Network Optimization: momentum plus RMSprop plus bias correction).
+    `beta_1` may be a schedule of the iteration count; the bias correction then
+    uses the product of the rates actually applied,
+    :math:`1 - \prod_{i \le t} \beta_1(i)`, which reduces to
+    :math:`1 - \beta_1^t` for a constant. Both corrections are computed as
+    :math:`-\mathrm{expm1}(t \log \beta)`, which keeps :math:`1 - 0.999^t`
+    accurate to float32 precision at small :math:`t`.
 
-    Differences from other libraries: Keras's `keras.optimizers.Adam` uses
-    the paper's "efficient" ordering, which adds epsilon to the uncorrected
-    sqrt(v), i.e. an effective epsilon of epsilon * sqrt(1 - beta_2^t) that
-    is ~30 times smaller at t = 1, and defaults to epsilon = 1e-7. Here
-    epsilon = 1e-8 is added to sqrt(v_hat), as in Algorithm 1 and in
-    PyTorch's `torch.optim.Adam`.
+    Defaults: :math:`\eta = 0.001`, :math:`\beta_1 = 0.9`,
+    :math:`\beta_2 = 0.999`, :math:`\epsilon = 10^{-8}`, as in the paper; two
+    slots per weight (three with `amsgrad`).
+
+    Differences from other libraries: Keras's `keras.optimizers.Adam` uses the
+    paper's "efficient" ordering, which adds :math:`\epsilon` to the
+    uncorrected :math:`\sqrt{v}`, i.e. an effective epsilon of
+    :math:`\epsilon \sqrt{1 - \beta_2^t}`, about 30 times smaller at
+    :math:`t = 1`, and defaults to :math:`\epsilon = 10^{-7}`. With
+    :math:`\epsilon = 0.01` and a gradient of 0.01, the first step of this
+    class is :math:`0.5\,\eta` (Algorithm 1), Keras's :math:`0.031\,\eta`.
+    Here :math:`\epsilon = 10^{-8}` is added to :math:`\sqrt{\hat v}`, as in
+    Algorithm 1 and in PyTorch's `torch.optim.Adam`. Keras's `weight_decay`
+    with this class is AdamW's decoupled decay (see the weight-decay page for
+    how Keras's factor maps to AdamW's :math:`\lambda`).
 
     Args:
-        learning_rate: eta; a float >= 0, a schedule or a callable.
+        learning_rate: :math:`\eta`; a float >= 0, a schedule or a callable.
         beta_1: first-moment decay in [0, 1), or a schedule.
         beta_2: second-moment decay in [0, 1).
-        epsilon: > 0, added to sqrt(v_hat).
-        amsgrad: use the running maximum of v.
+        epsilon: > 0, added to :math:`\sqrt{\hat v}`.
+        amsgrad: use the running maximum of :math:`v`.
+        name: the optimizer's name.
         **kwargs: `l2`, `state_dtype` and Keras's base-optimizer options.
+
+    References:
+        * D. P. Kingma and J. Ba (2015), "Adam: A Method for Stochastic
+          Optimization", ICLR, Algorithm 1.
+        * S. J. Reddi, S. Kale and S. Kumar (2018), "On the Convergence of Adam
+          and Beyond", ICLR.
+
+    Example:
+        The first step has the size :math:`\eta` in every coordinate
+        (:math:`\hat m / \sqrt{\hat v} = \operatorname{sign} g`):
+
+        >>> import keras
+        >>> from keras_adaptive.optimizers import Adam
+        >>> w = keras.Variable([1.0, -2.0])
+        >>> optimizer = Adam(learning_rate=0.1)
+        >>> g = keras.ops.convert_to_tensor([0.5, -0.001])
+        >>> _ = optimizer.apply_gradients([(g, w)])
+        >>> print(w.numpy().round(4))
+        [ 0.9 -1.9]
     """
 
     def __init__(
@@ -176,27 +211,53 @@ class Adam(_FirstMomentOptimizer):
 
 @keras.saving.register_keras_serializable(package="keras_adaptive")
 class Adamax(_FirstMomentOptimizer):
-    """AdaMax (Kingma & Ba 2015, section 7.1, Algorithm 2): Adam with the
-    infinity norm in place of the L2 norm of past gradients.
+    r"""AdaMax: Adam with the infinity norm of past gradients.
 
-        m <- beta_1 * m + (1 - beta_1) * g
-        u <- max(beta_2 * u, |g|)
-        w <- w - eta / (1 - beta_1^t) * m / (u + epsilon)
+    Kingma & Ba (2015), section 7.1, Algorithm 2: the L2 norm of Adam's
+    second moment is replaced by the infinity norm.
 
-    u needs no bias correction. epsilon only guards the division while a
-    weight has seen nothing but zero gradients (the paper has none).
+    .. math::
+
+        m &\leftarrow \beta_1 m + (1 - \beta_1)\, g \\
+        u &\leftarrow \max(\beta_2 u, |g|) \\
+        w &\leftarrow w - \frac{\eta}{1 - \beta_1^t}\, \frac{m}{u + \epsilon}
+
+    :math:`u` needs no bias correction. :math:`\epsilon` only guards the
+    division while a weight has seen nothing but zero gradients (the paper has
+    none). Since :math:`|m| \le u`, a step is at most
+    :math:`\eta / (1 - \beta_1^t)`.
+
+    Defaults: :math:`\eta = 0.002`, :math:`\beta_1 = 0.9`,
+    :math:`\beta_2 = 0.999` as in the paper, :math:`\epsilon = 10^{-8}`; two
+    slots per weight.
 
     Differences from other libraries: Keras's `keras.optimizers.Adamax`
-    defaults to eta = 0.001 and epsilon = 1e-7; here eta = 0.002 as in the
-    paper. PyTorch's `torch.optim.Adamax` adds epsilon inside the maximum,
-    u <- max(beta_2 * u, |g| + epsilon).
+    defaults to :math:`\eta = 0.001` and :math:`\epsilon = 10^{-7}`. PyTorch's
+    `torch.optim.Adamax` adds :math:`\epsilon` inside the maximum,
+    :math:`u \leftarrow \max(\beta_2 u, |g| + \epsilon)`.
 
     Args:
-        learning_rate: eta; a float >= 0, a schedule or a callable.
+        learning_rate: :math:`\eta`; a float >= 0, a schedule or a callable.
         beta_1: first-moment decay in [0, 1), or a schedule.
         beta_2: decay of the infinity norm, in [0, 1).
-        epsilon: > 0, added to u.
+        epsilon: > 0, added to :math:`u`.
+        name: the optimizer's name.
         **kwargs: `l2`, `state_dtype` and Keras's base-optimizer options.
+
+    References:
+        D. P. Kingma and J. Ba (2015), "Adam: A Method for Stochastic
+        Optimization", ICLR, section 7.1 and Algorithm 2.
+
+    Example:
+        The first step is :math:`\eta\, m / (u (1 - \beta_1)) = \eta`:
+
+        >>> import keras
+        >>> from keras_adaptive.optimizers import Adamax
+        >>> w = keras.Variable([1.0])
+        >>> optimizer = Adamax()
+        >>> _ = optimizer.apply_gradients([(keras.ops.ones_like(w), w)])
+        >>> print(w.numpy().round(4))
+        [0.998]
     """
 
     def __init__(
@@ -236,41 +297,72 @@ class Adamax(_FirstMomentOptimizer):
 
 @keras.saving.register_keras_serializable(package="keras_adaptive")
 class Nadam(_FirstMomentOptimizer):
-    """Nadam (Dozat 2016, "Incorporating Nesterov Momentum into Adam", ICLR
-    workshop, Algorithm 2): Adam whose momentum step is taken Nesterov-style.
+    r"""Nadam: Adam whose momentum step is taken Nesterov-style.
 
-    The momentum follows the paper's warm-up schedule
+    Dozat (2016), Algorithm 2. The momentum follows the paper's warm-up
+    schedule, with :math:`\psi` = `momentum_decay`,
 
-        mu_t = beta_1 * (1 - 0.5 * 0.96^(t * psi)),   psi = momentum_decay
+    .. math::
 
-    and, with m = n = 0 and t counting steps from 1:
+        \mu_t = \beta_1 \left(1 - \tfrac{1}{2}\, 0.96^{t \psi}\right)
 
-        m     <- mu_t * m + (1 - mu_t) * g
-        n     <- beta_2 * n + (1 - beta_2) * g^2
-        m_bar =  mu_{t+1} * m / (1 - prod_{i<=t+1} mu_i)
-                 + (1 - mu_t) * g / (1 - prod_{i<=t} mu_i)
-        n_hat =  n / (1 - beta_2^t)
-        w     <- w - eta * m_bar / (sqrt(n_hat) + epsilon)
+    and, with :math:`m = n = 0` and :math:`t` counting steps from 1:
 
-    Lecture "Common Adaptive Strategies" (Machine Learning in Python): "same
-    as Adam, but with Nesterov's acceleration". `beta_1` may itself be a
-    schedule; mu_t then uses beta_1(t).
+    .. math::
+
+        m &\leftarrow \mu_t m + (1 - \mu_t)\, g \\
+        n &\leftarrow \beta_2 n + (1 - \beta_2)\, g^2 \\
+        \bar m &= \frac{\mu_{t+1}\, m}{1 - \prod_{i \le t+1} \mu_i}
+                 + \frac{(1 - \mu_t)\, g}{1 - \prod_{i \le t} \mu_i} \\
+        \hat n &= \frac{n}{1 - \beta_2^t} \\
+        w &\leftarrow w - \eta\, \frac{\bar m}{\sqrt{\hat n} + \epsilon}
+
+    Lecture "Common Adaptive Strategies" (Machine Learning in Python): "same as
+    Adam, but with Nesterov's acceleration". `beta_1` may itself be a schedule;
+    :math:`\mu_t` then uses :math:`\beta_1(t)`. The momentum reaches
+    :math:`\beta_1 (1 - 0.5 / e)` after :math:`t = 1 / (\psi \ln(1 / 0.96))`
+    steps (6,124 for :math:`\psi = 0.004`).
+
+    Defaults: :math:`\eta = 0.002`, :math:`\beta_1 = 0.9`,
+    :math:`\beta_2 = 0.999`, :math:`\epsilon = 10^{-8}`, :math:`\psi = 0.004`,
+    as in the paper; two slots per weight.
 
     Differences from other libraries: Keras's `keras.optimizers.Nadam`
-    computes 0.96^t (psi = 1), a momentum warm-up 250 times faster than the
-    paper's, updates m with the constant beta_1 instead of mu_t, and
-    defaults to eta = 0.001, epsilon = 1e-7. PyTorch's `torch.optim.NAdam`
-    uses the paper's psi = 0.004 but also updates m with the constant beta_1.
-    Here the paper's Algorithm 2 is followed, with eta = 0.002.
+    computes :math:`0.96^t` (:math:`\psi = 1`), a momentum warm-up 250 times
+    faster than the paper's, updates :math:`m` with the constant
+    :math:`\beta_1` instead of :math:`\mu_t`, and defaults to
+    :math:`\eta = 0.001`, :math:`\epsilon = 10^{-7}`. PyTorch's
+    `torch.optim.NAdam` uses the paper's :math:`\psi = 0.004` but also updates
+    :math:`m` with the constant :math:`\beta_1`. Here the paper's Algorithm 2
+    is followed.
 
     Args:
-        learning_rate: eta; a float >= 0, a schedule or a callable.
+        learning_rate: :math:`\eta`; a float >= 0, a schedule or a callable.
         beta_1: final momentum in [0, 1), or a schedule.
         beta_2: second-moment decay in [0, 1).
-        epsilon: > 0, added to sqrt(n_hat).
-        momentum_decay: psi >= 0; the momentum reaches beta_1 * (1 - 0.5 /
-            e) after t = 1 / (psi * ln(1 / 0.96)) steps (6,124 for 0.004).
+        epsilon: > 0, added to :math:`\sqrt{\hat n}`.
+        momentum_decay: :math:`\psi` >= 0, the speed of the momentum warm-up.
+        name: the optimizer's name.
         **kwargs: `l2`, `state_dtype` and Keras's base-optimizer options.
+
+    References:
+        T. Dozat (2016), "Incorporating Nesterov Momentum into Adam", ICLR
+        workshop track, Algorithm 2.
+
+    Example:
+        With a constant gradient, :math:`\bar m` adds the bias-corrected
+    momentum and the current gradient's own share, so the first steps are
+    larger than :math:`\eta` (0.0131, 0.0108, 0.0103 for
+    :math:`\eta = 0.01`):
+
+    >>> import keras
+    >>> from keras_adaptive.optimizers import Nadam
+    >>> w = keras.Variable([1.0])
+    >>> optimizer = Nadam(learning_rate=0.01)
+    >>> for _ in range(3):
+    ...     _ = optimizer.apply_gradients([(keras.ops.ones_like(w), w)])
+    >>> print(w.numpy().round(4))
+    [0.9657]
     """
 
     def __init__(

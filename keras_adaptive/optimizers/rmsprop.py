@@ -12,38 +12,65 @@ from keras_adaptive.optimizers.base import LearningRate, Optimizer, compute_dtyp
 
 @keras.saving.register_keras_serializable(package="keras_adaptive")
 class RMSprop(Optimizer):
-    """RMSprop (Tieleman & Hinton 2012, Coursera "Neural Networks for Machine
-    Learning", lecture 6e).
+    r"""RMSprop: divide the gradient by a running average of its magnitude.
 
-    Per weight, with every state starting at 0:
+    Per weight, with every state starting at 0 (:math:`s` is the lecture's
+    MeanSq, :math:`a` the running mean used only if `centered`):
 
-        s <- rho * s + (1 - rho) * g^2                 (MeanSq in the lecture)
-        a <- rho * a + (1 - rho) * g                   (only if centered)
-        d <- s + epsilon,  or s - a^2 + epsilon if centered
-        u <- eta * g / sqrt(d)
-        m <- momentum * m + u;  w <- w - m             (if momentum > 0)
-        w <- w - u                                     (otherwise)
+    .. math::
+
+        s &\leftarrow \rho s + (1 - \rho)\, g^2 \\
+        a &\leftarrow \rho a + (1 - \rho)\, g \\
+        u &= \frac{\eta\, g}{\sqrt{d}}, \qquad
+        d = s + \epsilon \ \text{ or, if centered, } \ d = s - a^2 + \epsilon
+
+    and then :math:`w \leftarrow w - u`, or with momentum
+    :math:`m \leftarrow \mu m + u,\ w \leftarrow w - m`.
 
     Lecture "Better Adaptation: RMSProp" (Neural Networks II, part 3):
-    MeanSq(w, t) = 0.9 MeanSq(w, t-1) + 0.1 g(t)^2, and the gradient is
-    divided by sqrt(MeanSq). It is the minibatch generalisation of using only
-    the sign of the gradient (Rprop), which fails on minibatches. `centered`
-    divides by an estimate of the gradient's variance instead of its second
-    moment (Graves 2013, "Generating Sequences With Recurrent Neural
-    Networks", eq. 38-41).
+    :math:`\mathrm{MeanSq}(w, t) = 0.9\, \mathrm{MeanSq}(w, t-1) + 0.1\,
+    g(t)^2`, and the gradient is divided by
+    :math:`\sqrt{\mathrm{MeanSq}(w, t)}`. It is the minibatch generalisation
+    of using only the sign of the gradient (Rprop), which fails on minibatches.
+    `centered` divides by an estimate of the gradient's variance instead of its
+    second moment (Graves 2013, eq. 38-41).
+
+    Defaults: :math:`\eta = 0.001`, :math:`\rho = 0.9`,
+    :math:`\epsilon = 10^{-7}`, no momentum, not centred; one to three slots per
+    weight.
 
     Differences from other libraries: the equations and defaults equal
     Keras's `keras.optimizers.RMSprop` (epsilon under the square root).
-    PyTorch's `torch.optim.RMSprop` defaults to rho (`alpha`) = 0.99 and adds
-    epsilon = 1e-8 outside the square root.
+    PyTorch's `torch.optim.RMSprop` defaults to :math:`\rho` (`alpha`) = 0.99
+    and adds :math:`\epsilon = 10^{-8}` outside the square root.
 
     Args:
-        learning_rate: eta; a float >= 0, a schedule or a callable.
+        learning_rate: :math:`\eta`; a float >= 0, a schedule or a callable.
         rho: decay of the running averages, in [0, 1).
-        momentum: in [0, 1); 0 disables the momentum slot.
+        momentum: :math:`\mu` in [0, 1); 0 disables the momentum slot.
         epsilon: > 0, added under the square root.
-        centered: normalise by the centred second moment (variance).
+        centered: normalise by the centred second moment (the variance).
+        name: the optimizer's name.
         **kwargs: `l2`, `state_dtype` and Keras's base-optimizer options.
+
+    References:
+        * T. Tieleman and G. Hinton (2012), Coursera "Neural Networks for
+          Machine Learning", lecture 6e, "rmsprop: Divide the gradient by a
+          running average of its recent magnitude".
+        * A. Graves (2013), "Generating Sequences With Recurrent Neural
+          Networks", arXiv:1308.0850.
+
+    Example:
+        The first step is :math:`\eta\, g / \sqrt{0.1\, g^2} = \eta
+        \sqrt{10}` for any gradient much larger than :math:`\sqrt{\epsilon}`:
+
+        >>> import keras
+        >>> from keras_adaptive.optimizers import RMSprop
+        >>> w = keras.Variable([1.0])
+        >>> optimizer = RMSprop(learning_rate=0.01)
+        >>> _ = optimizer.apply_gradients([(keras.ops.ones_like(w), w)])
+        >>> print(w.numpy().round(4))
+        [0.9684]
     """
 
     def __init__(

@@ -12,58 +12,96 @@ from keras_adaptive.optimizers.base import LearningRate, Optimizer, compute_dtyp
 
 @keras.saving.register_keras_serializable(package="keras_adaptive")
 class Rprop(Optimizer):
-    """Resilient backpropagation (Riedmiller & Braun 1993, "A Direct Adaptive
-    Method for Faster Backpropagation Learning: The RPROP Algorithm", IEEE
-    ICNN), in the iRprop- form of Igel & Huesken (2000, "Improving the Rprop
-    Learning Algorithm").
+    r"""Resilient backpropagation: per-weight step sizes from gradient signs only.
 
-    Every weight has its own step size Delta, starting at `learning_rate`;
-    the magnitude of the gradient is ignored. With g the current and g' the
-    stored previous gradient of that weight (g' = 0 before the first step):
+    Riedmiller & Braun (1993), in the iRprop- form of Igel & Huesken (2000).
+    Every weight has its own step size :math:`\Delta`, starting at
+    `learning_rate`; the magnitude of the gradient is ignored. With :math:`g`
+    the current and :math:`g'` the stored previous gradient of that weight
+    (:math:`g' = 0` before the first step):
 
-        Delta <- Delta * eta_plus     if g * g' > 0   (the sign holds)
-        Delta <- Delta * eta_minus    if g * g' < 0   (a minimum was jumped)
-        Delta <- clip(Delta, min_step, max_step)
-        g     <- 0                    if g * g' < 0   (skip this weight's step)
-        w     <- w - sign(g) * Delta
-        g'    <- g
+    .. math::
 
-    Zeroing g after a sign flip skips the step and makes the next product 0,
-    so the shrunken Delta is used once before it may grow again.
+        \Delta &\leftarrow \begin{cases}
+            \eta^+ \Delta & \text{if } g\, g' > 0 \text{ (the sign holds)} \\
+            \eta^- \Delta & \text{if } g\, g' < 0 \text{ (a minimum was jumped)} \\
+            \Delta & \text{otherwise}
+        \end{cases} \\
+        \Delta &\leftarrow \operatorname{clip}(\Delta, \Delta_{\min}, \Delta_{\max}) \\
+        g &\leftarrow 0 \quad \text{if } g\, g' < 0
+            \text{ (no step for this weight now)} \\
+        w &\leftarrow w - \operatorname{sign}(g)\, \Delta, \qquad g' \leftarrow g
 
-    Rprop is a full-batch method. Lecture "Better Adaptation: RMSProp"
-    (Neural Networks II, lecture XII, part 3): for batch learning the
-    different gradient magnitudes of different weights can be handled "by
-    only using the sign of the gradient", but this does not carry over to
-    minibatches: sign flips caused by sampling noise keep shrinking the step
-    sizes, and (Hinton's example, Coursera lecture 6e) a weight that gets
-    +0.1 on nine minibatches and -0.9 on the tenth should stay roughly where
-    it is, yet Rprop moves it nine steps one way and one step back. RMSprop
-    (divide by a running average of the gradient's magnitude) is the
-    minibatch answer. Use Rprop with `batch_size` equal to the dataset (or
-    very large batches).
+    with :math:`\eta^+` = `eta_plus`, :math:`\eta^-` = `eta_minus`,
+    :math:`\Delta_{\min}` = `min_step`, :math:`\Delta_{\max}` = `max_step`.
+    Zeroing :math:`g` after a sign flip skips the step and makes the next
+    product 0, so the shrunken :math:`\Delta` is used once before it may grow
+    again. The state is two slots per weight (step size and previous gradient).
 
-    `learning_rate` is the initial step size Delta_0 only: it is read at the
-    first step (a schedule or callable is evaluated there); after that, the
-    step sizes evolve on their own. Keras's decoupled `weight_decay` still
-    uses the current `learning_rate` as its factor.
+    Rprop is a full-batch method. Lecture "Better Adaptation: RMSProp" (Neural
+    Networks II, lecture XII, part 3): for batch learning the different
+    gradient magnitudes of different weights can be handled "by only using the
+    sign of the gradient", but this does not carry over to minibatches: sign
+    flips caused by sampling noise keep shrinking the step sizes, and (Hinton's
+    example, Coursera lecture 6e) a weight that gets +0.1 on nine minibatches
+    and -0.9 on the tenth should stay roughly where it is, yet Rprop moves it
+    nine steps one way and one step back. RMSprop (divide by a running average
+    of the gradient's magnitude) is the minibatch answer. Use Rprop with
+    `batch_size` equal to the dataset (or very large batches).
+
+    `learning_rate` is the initial step size :math:`\Delta_0` only: it is read
+    at the first step (a schedule or callable is evaluated there); after that,
+    the step sizes evolve on their own, and changing the rate (a schedule,
+    `ReduceLROnPlateau`, the package's callbacks) has no effect on them. Keras's
+    decoupled `weight_decay` still uses the current `learning_rate` as its
+    factor.
+
+    Defaults: :math:`\Delta_0 = 0.1`, :math:`\eta^- = 0.5`,
+    :math:`\eta^+ = 1.2`, steps in :math:`[10^{-6}, 50]`.
 
     Differences from other libraries: PyTorch's `torch.optim.Rprop` performs
-    the same iRprop- update with the same limits (1e-6, 50) and factors
-    (0.5, 1.2), but defaults to Delta_0 = 0.01; here Delta_0 = 0.1, as the
-    paper recommends. The original algorithm of Riedmiller & Braun also
-    undoes the previous step of a weight whose gradient flips
-    ("weight-backtracking"); iRprop- does not. Keras has no Rprop.
+    the same iRprop- update with the same limits and factors, but defaults to
+    :math:`\Delta_0 = 0.01`; here :math:`\Delta_0 = 0.1`, as the paper
+    recommends. The original algorithm of Riedmiller & Braun also undoes the
+    previous step of a weight whose gradient flips ("weight-backtracking");
+    iRprop- does not. Keras has no Rprop.
 
     Args:
-        learning_rate: the initial step size Delta_0; a float >= 0, a
+        learning_rate: the initial step size :math:`\Delta_0`; a float >= 0, a
             schedule or a callable (read at the first step only).
-        eta_minus: factor that shrinks a step size after a sign flip, in
+        eta_minus: :math:`\eta^-`, shrinks a step size after a sign flip; in
             (0, 1).
-        eta_plus: factor that grows a step size while the sign holds, > 1.
+        eta_plus: :math:`\eta^+`, grows a step size while the sign holds; > 1.
         min_step: lower limit of the step sizes, > 0.
         max_step: upper limit of the step sizes, >= min_step.
+        name: the optimizer's name.
         **kwargs: `l2`, `state_dtype` and Keras's base-optimizer options.
+
+    References:
+        * M. Riedmiller and H. Braun (1993), "A Direct Adaptive Method for
+          Faster Backpropagation Learning: The RPROP Algorithm", IEEE
+          International Conference on Neural Networks.
+        * C. Igel and M. Huesken (2000), "Improving the Rprop Learning
+          Algorithm", Second International Symposium on Neural Computation.
+
+    Example:
+        Steps of 0.1, then 0.12 (0.1 times 1.2, since the sign held), whatever
+        the gradient's size:
+
+        >>> import keras
+        >>> from keras_adaptive.optimizers import Rprop
+        >>> w = keras.Variable([1.0, 1.0])
+        >>> optimizer = Rprop(learning_rate=0.1)
+        >>> g = keras.ops.convert_to_tensor([3.0, 0.001])
+        >>> for _ in range(2):
+        ...     _ = optimizer.apply_gradients([(g, w)])
+        >>> print(w.numpy().round(4))
+        [0.78 0.78]
+
+        In a model, train on full batches:
+
+        >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        >>> model.compile(optimizer=Rprop(learning_rate=0.1), loss="mse")
     """
 
     def __init__(

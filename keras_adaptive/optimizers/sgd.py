@@ -19,50 +19,87 @@ from keras_adaptive.optimizers.base import (
 
 @keras.saving.register_keras_serializable(package="keras_adaptive")
 class SGD(Optimizer):
-    """Gradient descent, optionally with classical or Nesterov momentum.
+    r"""Gradient descent, optionally with classical or Nesterov momentum.
 
-    Without momentum (lecture "Gradient Descent", Neural Networks II, part 2):
+    Without momentum (lecture "Gradient Descent", Neural Networks II, part 2),
+    with learning rate :math:`\eta` and gradient :math:`g`:
 
-        w <- w - eta * g
+    .. math::
+
+        w \leftarrow w - \eta\, g
 
     Batch, minibatch and stochastic (single-example) gradient descent are the
-    same rule; they differ in the data the gradient g is computed on, which
-    is chosen by `batch_size` in `model.fit` (the full dataset, a minibatch,
-    or 1). The lectures' caveat applies: normalise the loss by the batch size
-    (Keras's losses average by default) to keep one learning rate across
-    batch sizes.
+    same rule; they differ in the data the gradient :math:`g` is computed on,
+    which is chosen by `batch_size` in `model.fit` (the full dataset, a
+    minibatch, or 1). The lectures' caveat applies: normalise the loss by the
+    batch size (Keras's losses average by default) to keep one learning rate
+    across batch sizes.
 
     Classical momentum (lecture "The Momentum Method: Implementation";
-    Rumelhart, Hinton & Williams 1986), with velocity v starting at 0:
+    Rumelhart, Hinton & Williams 1986), with the velocity :math:`v` starting
+    at 0:
 
-        v <- mu * v - eta * g
-        w <- w + v
+    .. math::
+
+        v &\leftarrow \mu v - \eta\, g \\
+        w &\leftarrow w + v
 
     Nesterov's accelerated gradient in the form of Sutskever, Martens, Dahl &
-    Hinton (2013), "On the importance of initialization and momentum in deep
-    learning", eq. (3)-(4), rewritten so that the gradient is taken at the
+    Hinton (2013, eq. 3-4), rewritten so that the gradient is taken at the
     stored weights (the look-ahead is folded into the stored point):
 
-        v <- mu * v - eta * g
-        w <- w + mu * v - eta * g
+    .. math::
+
+        v &\leftarrow \mu v - \eta\, g \\
+        w &\leftarrow w + \mu v - \eta\, g
 
     `momentum` may be a float or a schedule of the iteration count, such as
     `keras_adaptive.schedules.MomentumRamp`: the lecture's advice to start at
     0.5 and raise momentum smoothly to 0.9 or 0.99 once the large initial
     gradients are gone. The schedule is evaluated inside the compiled step.
 
+    Defaults: :math:`\eta = 0.01`, no momentum; the state is one velocity per
+    weight when momentum is on, none otherwise.
+
     Differences from other libraries: the update is the same as Keras's
-    `keras.optimizers.SGD`. PyTorch's `torch.optim.SGD` keeps b <- mu*b + g
-    and steps w <- w - eta*b, which equals this rule only while eta is
-    constant; here a changed learning rate affects only new gradients, not
-    the velocity already accumulated (the lecture's formulation).
+    `keras.optimizers.SGD`. PyTorch's `torch.optim.SGD` keeps
+    :math:`b \leftarrow \mu b + g` and steps :math:`w \leftarrow w - \eta b`,
+    which equals this rule only while :math:`\eta` is constant; here a changed
+    learning rate affects only new gradients, not the velocity already
+    accumulated (the lecture's formulation).
 
     Args:
-        learning_rate: eta; a float >= 0, a schedule or a callable.
-        momentum: mu in [0, 1), or a schedule. 0 disables momentum and its
-            slot variables.
+        learning_rate: :math:`\eta`; a float >= 0, a schedule or a callable.
+        momentum: :math:`\mu` in [0, 1), or a schedule. 0 disables momentum
+            and its slot variables.
         nesterov: use Nesterov's accelerated gradient.
+        name: the optimizer's name.
         **kwargs: `l2`, `state_dtype` and Keras's base-optimizer options.
+
+    References:
+        * D. E. Rumelhart, G. E. Hinton and R. J. Williams (1986), "Learning
+          representations by back-propagating errors", Nature 323, 533-536.
+        * I. Sutskever, J. Martens, G. Dahl and G. Hinton (2013), "On the
+          importance of initialization and momentum in deep learning", ICML.
+
+    Example:
+        Two steps with a constant gradient of 1: the velocity is
+        :math:`-0.1`, then :math:`0.9 \cdot (-0.1) - 0.1 = -0.19`.
+
+        >>> import keras
+        >>> from keras_adaptive.optimizers import SGD
+        >>> w = keras.Variable([1.0, -2.0])
+        >>> optimizer = SGD(learning_rate=0.1, momentum=0.9)
+        >>> for _ in range(2):
+        ...     _ = optimizer.apply_gradients([(keras.ops.ones_like(w), w)])
+        >>> print(w.numpy().round(4))
+        [ 0.71 -2.29]
+
+        In a model, with full-batch, minibatch or stochastic steps chosen by
+        `batch_size`:
+
+        >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        >>> model.compile(optimizer=SGD(learning_rate=0.01), loss="mse")
     """
 
     def __init__(
@@ -155,14 +192,42 @@ class _PresetSGD(SGD):
 
 @keras.saving.register_keras_serializable(package="keras_adaptive")
 class Momentum(_PresetSGD):
-    """Classical momentum: `SGD(momentum=0.9)`.
+    r"""Classical momentum: `SGD(momentum=0.9)`.
 
-        v <- mu * v - eta * g
-        w <- w + v
+    .. math::
 
-    Lecture "The Momentum Method" (Neural Networks II, part 3); at a constant
-    gradient the velocity reaches -eta * g / (1 - mu), ten times plain
-    gradient descent's step for mu = 0.9. See `SGD` for the details.
+        v &\leftarrow \mu v - \eta\, g \\
+        w &\leftarrow w + v
+
+    Lecture "The Momentum Method" (Neural Networks II, part 3): at a constant
+    gradient the velocity reaches :math:`-\eta g / (1 - \mu)`, ten times plain
+    gradient descent's step for :math:`\mu = 0.9`. `momentum` may be a schedule
+    such as `keras_adaptive.schedules.MomentumRamp`, the lecture's warm-up from
+    0.5 to 0.9 or 0.99. Keras's `keras.optimizers.SGD(momentum=0.9)` performs the
+    same update; for PyTorch see `SGD`. Passing `nesterov` raises a
+    `ValueError`: use `SGD(momentum=..., nesterov=...)` to choose it.
+
+    Args:
+        learning_rate: :math:`\eta`; a float >= 0, a schedule or a callable.
+        momentum: :math:`\mu` in [0, 1), or a schedule.
+        name: the optimizer's name (default: the class name).
+        **kwargs: `l2`, `state_dtype` and Keras's base-optimizer options.
+
+    References:
+        D. E. Rumelhart, G. E. Hinton and R. J. Williams (1986), "Learning
+        representations by back-propagating errors", Nature 323, 533-536.
+
+    Example:
+        The lecture's momentum warm-up, as a schedule of the iteration count:
+
+        >>> import keras
+        >>> from keras_adaptive import optimizers, schedules
+        >>> ramp = schedules.MomentumRamp(0.5, 0.99, ramp_steps=2000)
+        >>> optimizer = optimizers.Momentum(learning_rate=0.01, momentum=ramp)
+        >>> w = keras.Variable([1.0])
+        >>> _ = optimizer.apply_gradients([(keras.ops.ones_like(w), w)])
+        >>> print(w.numpy().round(4))
+        [0.99]
     """
 
     nesterov_preset = False
@@ -170,14 +235,39 @@ class Momentum(_PresetSGD):
 
 @keras.saving.register_keras_serializable(package="keras_adaptive")
 class Nesterov(_PresetSGD):
-    """Nesterov's accelerated gradient: `SGD(momentum=0.9, nesterov=True)`.
+    r"""Nesterov's accelerated gradient: `SGD(momentum=0.9, nesterov=True)`.
 
-        v <- mu * v - eta * g
-        w <- w + mu * v - eta * g
+    .. math::
+
+        v &\leftarrow \mu v - \eta\, g \\
+        w &\leftarrow w + \mu v - \eta\, g
 
     Sutskever et al. (2013): the gradient is, in effect, evaluated after the
     momentum step ("step twice" in the lecture's NAG slide), which corrects a
-    velocity that overshoots sooner than classical momentum does. See `SGD`.
+    velocity that overshoots sooner than classical momentum does. Keras's
+    `keras.optimizers.SGD(momentum=0.9, nesterov=True)` performs the same
+    update; for PyTorch see `SGD`.
+
+    Args:
+        learning_rate: :math:`\eta`; a float >= 0, a schedule or a callable.
+        momentum: :math:`\mu` in [0, 1), or a schedule.
+        name: the optimizer's name (default: the class name).
+        **kwargs: `l2`, `state_dtype` and Keras's base-optimizer options.
+
+    References:
+        I. Sutskever, J. Martens, G. Dahl and G. Hinton (2013), "On the
+        importance of initialization and momentum in deep learning", ICML.
+
+    Example:
+        The first step is :math:`\mu v - \eta g = 0.9 \cdot (-0.1) - 0.1`:
+
+        >>> import keras
+        >>> from keras_adaptive.optimizers import Nesterov
+        >>> w = keras.Variable([1.0])
+        >>> optimizer = Nesterov(learning_rate=0.1)
+        >>> _ = optimizer.apply_gradients([(keras.ops.ones_like(w), w)])
+        >>> print(w.numpy().round(4))
+        [0.81]
     """
 
     nesterov_preset = True
