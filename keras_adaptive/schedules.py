@@ -1,8 +1,18 @@
-"""Schedules of the iteration count for hyperparameters other than the rate."""
+"""Schedules of the iteration count.
+
+* :class:`MomentumRamp`: the lecture's momentum warm-up, for ``momentum`` and
+  ``beta_1``;
+* :class:`ScaledLearningRate`: a learning-rate schedule (or callable)
+  multiplied by a scale variable of the optimizer, through which the
+  learning-rate policies of :mod:`keras_adaptive.callbacks` change a
+  schedule's rate without retracing the train function.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import keras
 from keras import ops
@@ -68,3 +78,85 @@ class MomentumRamp(LearningRateSchedule):
             "ramp_steps": self.ramp_steps,
             "start_step": self.start_step,
         }
+
+
+@keras.saving.register_keras_serializable(package="keras_adaptive")
+class ScaledLearningRate(LearningRateSchedule):
+    """A learning rate schedule (or callable) whose output is multiplied by a scale.
+
+    ``ScaledLearningRate(schedule, scale)(step) == schedule(step) * scale``. The
+    scale is normally a scalar ``keras.Variable`` owned by the optimizer (see
+    :func:`add_scale_variable`), so it can be changed between steps without
+    retracing the train function. Its configuration holds the scale's value
+    and its position among the optimizer's variables; this package's
+    optimizers re-create the variable there when they are loaded, so
+    ``keras.models.load_model`` restores it with every other variable.
+
+    Args:
+        schedule: a ``LearningRateSchedule`` (called with the step) or a
+            callable without arguments (called as is), as accepted by the
+            ``learning_rate`` argument of Keras optimizers.
+        scale: float or scalar ``keras.Variable`` multiplying the output.
+        scale_index: position of the scale variable in ``optimizer.variables``,
+            or ``None`` when it is not (yet) a variable of an optimizer.
+    """
+
+    def __init__(
+        self,
+        schedule: LearningRateSchedule | Callable[[], Any],
+        scale: Any = 1.0,
+        scale_index: int | None = None,
+    ):
+        if not callable(schedule):
+            raise ValueError(
+                "ScaledLearningRate needs a LearningRateSchedule or a callable; "
+                f"received schedule={schedule!r}"
+            )
+        if scale_index is not None:
+            check_integer("ScaledLearningRate", "scale_index", scale_index, 0)
+        self.schedule = schedule
+        self.scale = scale
+        self.scale_index = scale_index
+
+    def __call__(self, step):
+        if isinstance(self.schedule, LearningRateSchedule):
+            rate = ops.convert_to_tensor(self.schedule(step))
+        else:
+            rate = ops.convert_to_tensor(self.schedule())
+        if not keras.backend.is_float_dtype(rate.dtype):
+            rate = ops.cast(rate, keras.backend.floatx())
+        return ops.multiply(rate, ops.cast(self.scale, rate.dtype))
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "schedule": keras.saving.serialize_keras_object(self.schedule),
+            "scale": float(ops.convert_to_numpy(self.scale)),
+            "scale_index": self.scale_index,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> ScaledLearningRate:
+        config = dict(config)
+        config["schedule"] = keras.saving.deserialize_keras_object(config["schedule"])
+        return cls(**config)
+
+
+def add_scale_variable(
+    optimizer: keras.optimizers.Optimizer, initial: float, index: int | None = None
+) -> keras.Variable:
+    """Create the scalar scale variable of a :class:`ScaledLearningRate`.
+
+    The variable (named ``lr_scale``, initialized to ``initial``) is one of
+    ``optimizer.variables``, so the JAX trainer passes it to the compiled step
+    as state and saving writes it with the optimizer. It is placed at
+    ``index`` (at the end when ``None``), the position recorded when it was
+    first created, so that a reloaded optimizer lists its variables in the
+    order in which they were saved.
+    """
+    scale = optimizer.add_variable(
+        (), initializer=keras.initializers.Constant(initial), name="lr_scale"
+    )
+    if index is not None and index != len(optimizer.variables) - 1:
+        variables = optimizer._variables
+        variables.insert(index, variables.pop())
+    return scale

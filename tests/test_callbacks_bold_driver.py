@@ -55,8 +55,8 @@ def test_scripted_accept_reject_and_revert(capsys):
     assert lines == [
         "Epoch 3: BoldDriver: loss 0.9 did not decrease from 0.8; learning rate "
         "1.05 -> 0.525, steps undone.",
-        "Epoch 5: BoldDriver: loss nan did not decrease from 0.7; learning rate "
-        "0.55125 -> 0.275625, steps undone.",
+        "Epoch 5: BoldDriver: loss is nan; learning rate 0.55125 -> 0.275625, "
+        "steps undone.",
     ]
 
 
@@ -108,7 +108,15 @@ def test_min_delta_and_schedule_scaling():
         ({"min_delta": -0.1}, "min_delta"),
         ({"update_freq": 0}, "update_freq"),
         ({"update_freq": "batch"}, "update_freq"),
-        ({"update_freq": 5, "monitor": "val_loss"}, "monitor"),
+        ({"update_freq": 5}, "probe_data"),
+        (
+            {"update_freq": 5, "probe_data": ([1.0], [1.0]), "monitor": "val_loss"},
+            "monitor",
+        ),
+        ({"update_freq": 5, "probe_data": [[1.0], [1.0]]}, "probe_data"),
+        ({"probe_data": ([1.0], [1.0])}, "probe_data"),
+        ({"max_failures": 0}, "max_failures"),
+        ({"max_failures": 1.5}, "max_failures"),
     ],
 )
 def test_invalid_arguments(kwargs, name):
@@ -117,7 +125,14 @@ def test_invalid_arguments(kwargs, name):
 
 
 def test_config_round_trip():
-    callback = BoldDriver(increase=1.1, decrease=0.3, update_freq=4, max_lr=2.0)
+    callback = BoldDriver(
+        increase=1.1,
+        decrease=0.3,
+        update_freq=4,
+        max_lr=2.0,
+        probe_data=([[1.0]], [[2.0]]),
+        max_failures=2,
+    )
     assert BoldDriver(**callback.get_config()).get_config() == callback.get_config()
 
 
@@ -134,12 +149,24 @@ class CountingSequential(keras.Sequential):
 
 
 class Snapshot(keras.callbacks.Callback):
-    """Records weights and optimizer variables, optionally scripting the loss."""
+    """Records weights and optimizer variables, optionally scripting the loss.
+
+    A scripted loss replaces the logged one at the epoch's last batch, where
+    the policies read the training loss.
+    """
 
     def __init__(self, losses=None):
         super().__init__()
         self.losses = losses
         self.states = []
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.losses is not None and batch + 1 == self.params["steps"]:
+            logs["loss"] = self.losses[self.epoch]
 
     def on_epoch_end(self, epoch, logs=None):
         if self.losses is not None:
@@ -220,29 +247,29 @@ def test_end_to_end_revert_restores_weights_and_slots(kind, rate):
 
 
 def simulate_windows(lr, epochs, batch, window, increase, decrease):
-    """Bold driver over windows of batches, plain SGD, float64, no shuffling."""
+    """Bold driver on the full-data loss every `window` batches, plain SGD, float64."""
     w, b = np.full((3, 1), 0.2), np.zeros(1)
     x, y = X.astype("float64"), Y.astype("float64")
-    reference = math.nan
-    saved = (w, b)
+
+    def probe(w, b):
+        return float(np.mean((x @ w + b - y) ** 2))
+
+    reference, saved = probe(w, b), (w, b)
+    rates = []
     for _ in range(epochs):
-        losses = []
-        for start in range(0, len(x), batch):
+        for steps, start in enumerate(range(0, len(x), batch), start=1):
             xb, yb = x[start : start + batch], y[start : start + batch]
             residual = xb @ w + b - yb
-            losses.append(float(np.mean(residual**2)))
             w = w - lr * 2.0 / len(xb) * xb.T @ residual
             b = b - lr * 2.0 / len(xb) * residual.sum(axis=0)
-            if len(losses) == window:
-                loss = float(np.mean(losses))
-                losses = []
-                if math.isnan(reference):
-                    reference, saved = loss, (w, b)
-                elif loss < reference:
+            if steps % window == 0 or start + batch >= len(x):
+                loss = probe(w, b)
+                if loss < reference:
                     lr, reference, saved = lr * increase, loss, (w, b)
                 else:
                     lr, (w, b) = lr * decrease, saved
-    return w, b, lr
+                rates.append(lr)
+    return w, b, lr, rates
 
 
 def test_end_to_end_batch_windows_match_a_float64_simulation():
@@ -253,13 +280,15 @@ def test_end_to_end_batch_windows_match_a_float64_simulation():
         ]
     )
     model.compile(keras.optimizers.SGD(0.35), "mse", jit_compile=True)
-    callback = BoldDriver(update_freq=2, increase=1.2, decrease=0.5)
+    callback = BoldDriver(update_freq=3, increase=1.2, decrease=0.5, probe_data=(X, Y))
     model.fit(
-        X, Y, batch_size=4, epochs=3, shuffle=False, verbose=0, callbacks=[callback]
+        X, Y, batch_size=2, epochs=3, shuffle=False, verbose=0, callbacks=[callback]
     )
-    w, b, lr = simulate_windows(0.35, 3, 4, 2, 1.2, 0.5)
+    # 8 batches per epoch: windows end after batches 3, 6 and 8.
+    w, b, lr, rates = simulate_windows(0.35, 3, 2, 3, 1.2, 0.5)
+    assert len(rates) == 9
     assert callback.increases > 0 and callback.decreases > 0
-    assert callback.increases + callback.decreases == 5
+    assert callback.increases + callback.decreases == 9
     np.testing.assert_allclose(value(model.optimizer.learning_rate), lr, rtol=1e-5)
     kernel, bias = model.get_weights()
     np.testing.assert_allclose(kernel, w, rtol=1e-4, atol=1e-5)

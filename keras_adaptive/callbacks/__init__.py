@@ -8,10 +8,11 @@
   against the learning rate).
 
 All work with float rates, ``LearningRateSchedule`` objects and callables,
-under ``jit_compile=True`` on TensorFlow and JAX.
+under ``jit_compile=True`` without retracing. ``ScaledLearningRate`` (the
+schedule wrapper the policies use) is defined in
+:mod:`keras_adaptive.schedules` and re-exported here.
 """
 
-from keras_adaptive.callbacks._control import ScaledLearningRate
 from keras_adaptive.callbacks.bold_driver import BoldDriver
 from keras_adaptive.callbacks.plateau import CoolDownOnPlateau
 from keras_adaptive.callbacks.range_test import (
@@ -19,6 +20,7 @@ from keras_adaptive.callbacks.range_test import (
     LearningRateRangeResult,
     find_learning_rate,
 )
+from keras_adaptive.schedules import ScaledLearningRate
 
 __all__ = [
     "BoldDriver",

@@ -27,61 +27,16 @@ weights, at the same moment.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import math
+import warnings
+import weakref
 from typing import Any
 
 import keras
 import numpy as np
 from keras import ops
 
-Schedule = keras.optimizers.schedules.LearningRateSchedule
-
-
-@keras.saving.register_keras_serializable(package="keras_adaptive")
-class ScaledLearningRate(Schedule):
-    """A learning rate schedule (or callable) whose output is multiplied by a scale.
-
-    ``ScaledLearningRate(schedule, scale)(step) == schedule(step) * scale``. The
-    scale is normally a scalar ``keras.Variable`` owned by the optimizer, so it
-    can be changed between steps without retracing the train function; after
-    deserialization it is the float value it had when saved.
-
-    Args:
-        schedule: a ``LearningRateSchedule`` (called with the step) or a
-            callable without arguments (called as is), as accepted by the
-            ``learning_rate`` argument of Keras optimizers.
-        scale: float or scalar ``keras.Variable`` multiplying the output.
-    """
-
-    def __init__(self, schedule: Schedule | Callable[[], Any], scale: Any = 1.0):
-        if not callable(schedule):
-            raise ValueError(
-                "ScaledLearningRate needs a LearningRateSchedule or a callable; "
-                f"received schedule={schedule!r}"
-            )
-        self.schedule = schedule
-        self.scale = scale
-
-    def __call__(self, step):
-        if isinstance(self.schedule, Schedule):
-            rate = ops.convert_to_tensor(self.schedule(step))
-        else:
-            rate = ops.convert_to_tensor(self.schedule())
-        if not keras.backend.is_float_dtype(rate.dtype):
-            rate = ops.cast(rate, keras.backend.floatx())
-        return ops.multiply(rate, ops.cast(self.scale, rate.dtype))
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "schedule": keras.saving.serialize_keras_object(self.schedule),
-            "scale": float(ops.convert_to_numpy(self.scale)),
-        }
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> ScaledLearningRate:
-        config = dict(config)
-        config["schedule"] = keras.saving.deserialize_keras_object(config["schedule"])
-        return cls(**config)
+from keras_adaptive.schedules import ScaledLearningRate, add_scale_variable
 
 
 def innermost_optimizer(optimizer: keras.optimizers.Optimizer):
@@ -134,11 +89,19 @@ class LearningRateControl:
             rate = rate.schedule
         else:
             initial = 1.0
-        self.scale = self.inner.add_variable(
-            (), initializer=keras.initializers.Constant(initial), name="lr_scale"
-        )
-        self.inner.learning_rate = ScaledLearningRate(rate, self.scale)
+        index = len(self.inner.variables)
+        self.scale = add_scale_variable(self.inner, initial)
+        self.inner.learning_rate = ScaledLearningRate(rate, self.scale, index)
         self.wrapped = True
+
+    def key(self) -> tuple[int, float]:
+        """What identifies the rate in effect: the rate object and its value.
+
+        The value is the learning-rate variable's (float rate) or the scale's
+        (schedule); it changes only when someone assigns it.
+        """
+        holder = self.variable if self.variable is not None else self.scale
+        return id(self.inner._learning_rate), float(ops.convert_to_numpy(holder))
 
     @property
     def value(self) -> float:
@@ -205,8 +168,9 @@ class _CallbackState(keras.layers.Layer):
     """A callback's state, saved and loaded with the model's weights.
 
     ``values`` maps names to floats or ints; ``arrays`` is a list of numpy
-    arrays (the best weights). Attached to the optimizer, it is written by
-    ``model.save_weights`` and read back by ``model.load_weights``.
+    arrays (best weights, or the state a rejected step returns to). Attached
+    to the optimizer, it is written by ``model.save_weights`` and read back by
+    ``model.load_weights``.
     """
 
     def __init__(self, values: dict[str, Any], **kwargs):
@@ -225,6 +189,10 @@ class _CallbackState(keras.layers.Layer):
     @arrays.setter
     def arrays(self, arrays: list[np.ndarray]) -> None:
         self._arrays.values["list"] = [np.array(a, copy=True) for a in arrays]
+
+    def share(self, arrays: list[np.ndarray]) -> None:
+        """Keep ``arrays`` themselves (host copies the caller does not change)."""
+        self._arrays.values["list"] = list(arrays)
 
     def save_own_variables(self, store) -> None:
         for key, value in self.values.items():
@@ -251,3 +219,243 @@ class _CallbackState(keras.layers.Layer):
 def attach_state(model: keras.Model, state: _CallbackState) -> None:
     """Attach ``state`` to ``model.optimizer`` so that it is saved with it."""
     setattr(model.optimizer, f"_keras_adaptive_{state.name}", state)
+
+
+#: State every policy keeps to resume in any callback order (see
+#: :class:`LearningRatePolicy`).
+_JOURNAL = {
+    "started": -1,  # epoch (of its fit) last begun
+    "handled": -1,  # epoch last decided (or found without the monitor)
+    "journaled": 0,  # bits: 1 training value, 2 validation value, 4 epoch trained
+    "journal_train": math.nan,
+    "journal_val": math.nan,
+}
+_TRAIN, _VAL, _TRAINED = 1, 2, 4
+
+
+def _package_optimizer_name(optimizer: keras.optimizers.Optimizer) -> str:
+    import keras_adaptive.optimizers as ours
+
+    name = type(optimizer).__name__
+    if isinstance(getattr(ours, name, None), type):
+        return f"keras_adaptive.optimizers.{name}"
+    return "one of keras_adaptive.optimizers"
+
+
+class LearningRatePolicy(keras.callbacks.Callback):
+    """The mechanics shared by the learning-rate policies.
+
+    **Where the state lives.** A policy's decisions are made on the host from
+    Python floats (best value, counters, the reference loss) and may keep host
+    copies of weights; that state is a :class:`_CallbackState` attached to the
+    optimizer, so ``save_weights`` (and ``BackupAndRestore``) store it with
+    the weights and the optimizer's variables at the same moment. It is
+    deliberately *not* made of optimizer variables, as optax keeps its plateau
+    counters: extra optimizer variables change the optimizer's variable count,
+    and Keras skips loading *every* variable of an optimizer whose count
+    differs from the saved one, so a model saved with a policy could then not
+    be reloaded into a plain model, whatever its learning rate (the one
+    variable a policy must add, the scale of a schedule, is re-created on
+    loading by this package's optimizers). Host state also costs no device
+    round trip per decision.
+
+    **Resuming in any callback order.** ``BackupAndRestore`` saves in its
+    ``on_epoch_end``; a policy listed after it decides later in the same
+    hook, after the backup. So the input of each decision is recorded in the
+    state (the *journal*) as soon as it is known, before any ``on_epoch_end``:
+    a training value at the epoch's last batch (``on_train_batch_end`` with
+    ``batch + 1 == params["steps"]``), a validation value in the
+    ``on_test_end`` of ``fit``'s validation pass. The decision itself is still
+    made in ``on_epoch_end`` (after validation, so the logs and the weights
+    evaluated are those of every other Keras callback); a backup taken between
+    the two holds the journal, and the resumed run replays the decision in
+    its first ``on_epoch_begin``, after ``BackupAndRestore`` has restored the
+    weights. When the value cannot be journaled (the epoch's length is
+    unknown, or the value is put into the epoch logs by another callback) the
+    decision is made from the epoch logs, and a resumed run that finds it
+    missing raises an error asking for the policy to be listed before
+    ``BackupAndRestore``.
+
+    **One policy per learning rate.** Two policies in one ``fit`` on one
+    optimizer raise ``ValueError`` in ``on_train_begin``; a rate changed by
+    anyone else (``ReduceLROnPlateau``, ``LearningRateScheduler``, a user)
+    during ``fit`` raises ``RuntimeError`` at the next epoch boundary.
+    """
+
+    #: The journal is written from the batch hook only; the decision and every
+    #: variable access happen in the epoch hooks (after Keras's flush).
+    async_safe = True
+
+    def __init__(self, values: dict[str, Any], name: str):
+        super().__init__()
+        self._control: LearningRateControl | None = None
+        self._state = _CallbackState({**_JOURNAL, **values}, name=name)
+        self._fitting = False
+        self._first_epoch = False
+        self._expected: tuple[int, float] | None = None
+        self._epoch = 0
+
+    # -- Subclass interface -------------------------------------------------
+
+    def _journal_names(self) -> tuple[str | None, str | None]:
+        """(training-log name, validation-log name) the next decision reads."""
+        raise NotImplementedError
+
+    def _replay(self, epoch: int) -> bool:
+        """Make epoch ``epoch``'s decision from the journal; ``False`` if it cannot."""
+        raise NotImplementedError
+
+    def _on_journal(self) -> None:
+        """Called after a value is journaled (keep what a replay needs)."""
+
+    # -- Keras hooks --------------------------------------------------------
+
+    def set_model(self, model: keras.Model) -> None:
+        super().set_model(model)
+        if getattr(model, "optimizer", None) is None:
+            return
+        self._control = attach(model)
+        attach_state(model, self._state)
+        self._warn_if_not_reloadable()
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        inner = self._control.inner
+        claim = getattr(inner, "_keras_adaptive_rate_policy", None)
+        other = claim() if claim is not None else None
+        same_fit = self.params is not None and other is not None
+        if same_fit and other is not self and other.params is self.params:
+            raise ValueError(
+                f"{type(other).__name__} and {type(self).__name__} both control "
+                f"the learning rate of optimizer '{inner.name}' in this fit, and "
+                "their decisions would compound; use one learning-rate policy "
+                "per optimizer."
+            )
+        inner._keras_adaptive_rate_policy = weakref.ref(self)
+        self._fitting = True
+        self._first_epoch = True
+        self._expected = None
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self._fitting = False
+
+    def on_test_end(self, logs: dict[str, Any] | None = None) -> None:
+        name = self._journal_names()[1]
+        if self._fitting and logs and name is not None and name in logs:
+            self._journal(_VAL, "journal_val", logs[name])
+
+    def on_train_batch_end(
+        self, batch: int, logs: dict[str, Any] | None = None
+    ) -> None:
+        if self._is_last_batch(batch):
+            self._state.values["journaled"] |= _TRAINED
+            name = self._journal_names()[0]
+            if logs and name is not None and name in logs:
+                self._journal(_TRAIN, "journal_train", logs[name])
+
+    # -- Helpers ------------------------------------------------------------
+
+    def _is_last_batch(self, batch: int) -> bool:
+        steps = (self.params or {}).get("steps")
+        return steps is not None and batch + 1 == steps
+
+    def _journal(self, kind: int, key: str, value: Any) -> None:
+        values = self._state.values
+        values[key] = float(value)
+        values["journaled"] |= kind
+        self._on_journal()
+
+    def journaled(self, monitor: str) -> float | None:
+        """The value of ``monitor`` journaled this epoch, or ``None``."""
+        values = self._state.values
+        kind = _VAL if monitor.startswith("val_") else _TRAIN
+        if not values["journaled"] & kind:
+            return None
+        return values["journal_train" if kind == _TRAIN else "journal_val"]
+
+    def validation_skipped(self) -> bool:
+        """The epoch trained to its end and ran no validation (so far)."""
+        journaled = self._state.values["journaled"]
+        return bool(journaled & _TRAINED) and not journaled & _VAL
+
+    def _begin_epoch(self, epoch: int) -> None:
+        """Replay a decision a backup missed; check the rate; start the journal."""
+        values = self._state.values
+        self._epoch = epoch
+        if self._first_epoch:
+            self._first_epoch = False
+            started, handled = values["started"], values["handled"]
+            if handled < started < epoch:
+                if not (values["journaled"] and self._replay(started)):
+                    raise RuntimeError(
+                        f"{type(self).__name__}: training resumes at epoch "
+                        f"{epoch + 1}, but the saved state holds no decision "
+                        f"for epoch {started + 1}: it was saved (by "
+                        "keras.callbacks.BackupAndRestore) before this policy "
+                        "decided, and the value it monitors could not be "
+                        "recorded earlier (the epoch's length is unknown, or "
+                        "the value is added to the epoch logs by a callback). "
+                        "List the policy before BackupAndRestore in `callbacks`."
+                    )
+                values["handled"] = started
+        self._check_rate(f"before epoch {epoch + 1}")
+        values["started"] = epoch
+        values["journaled"] = 0
+        values["journal_train"] = values["journal_val"] = math.nan
+
+    def _end_epoch(self, epoch: int) -> None:
+        """Mark epoch ``epoch`` decided and remember the rate it left."""
+        values = self._state.values
+        values["handled"] = epoch
+        values["journaled"] = 0
+        self._expected = self._control.key()
+
+    def _check_rate(self, where: str) -> None:
+        key = self._control.key()
+        if self._expected is not None and key != self._expected:
+            inner = self._control.inner
+            if key[0] != self._expected[0]:
+                change = "was replaced"
+            else:
+                change = f"changed from {self._expected[1]:.6g} to {key[1]:.6g}"
+            raise RuntimeError(
+                f"{type(self).__name__}: the learning rate of optimizer "
+                f"'{inner.name}' {change} {where}, and not by this policy. "
+                "Another callback controls it too, most likely "
+                "keras.callbacks.ReduceLROnPlateau or "
+                "keras.callbacks.LearningRateScheduler; their changes and this "
+                "policy's would compound and would not be resumed exactly. Use "
+                "one learning-rate policy per optimizer."
+            )
+        self._expected = key
+
+    def _rate_changed_by_us(self) -> None:
+        self._expected = self._control.key()
+
+    def _warn_if_not_reloadable(self) -> None:
+        from keras_adaptive.optimizers.base import Optimizer
+
+        optimizer = self.model.optimizer
+        if self._control.scale is None or isinstance(optimizer, Optimizer):
+            return
+        if getattr(optimizer, "_keras_adaptive_reload_warned", False):
+            return
+        optimizer._keras_adaptive_reload_warned = True
+        inner = self._control.inner
+        if isinstance(inner, Optimizer) or inner is not optimizer:
+            advice = "a float learning rate"
+        else:
+            advice = (
+                f"{_package_optimizer_name(inner)} (whose variables reload with "
+                "the scale) or a float learning rate"
+            )
+        warnings.warn(
+            f"{type(self).__name__} scales the learning-rate schedule of "
+            f"{type(optimizer).__name__} '{optimizer.name}' by a variable it "
+            "adds to the optimizer. keras.models.load_model (and load_weights "
+            "into a model whose optimizer has no such variable) cannot restore "
+            "this optimizer: Keras skips loading all of its variables "
+            "(iterations, moments, the scale) because their number differs "
+            "from the saved one. BackupAndRestore and load_weights into this "
+            f"model are not affected. To reload with load_model, use {advice}.",
+            stacklevel=3,
+        )

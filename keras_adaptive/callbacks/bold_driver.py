@@ -8,60 +8,69 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_adaptive.callbacks._control import (
-    LearningRateControl,
-    _CallbackState,
-    attach,
-    attach_state,
-    sync_model_state,
-)
+from keras_adaptive.callbacks._control import LearningRatePolicy, sync_model_state
 from keras_adaptive.callbacks._validation import check_range
 
 
-class BoldDriver(keras.callbacks.Callback):
+class BoldDriver(LearningRatePolicy):
     """Adapt the learning rate to whether the last steps decreased the cost.
 
     The "other adaptive strategy" of the optimization lecture: start with an
     arbitrary step size and decrease it only when successive iterations do not
     decrease the cost. After each epoch (or every ``update_freq`` batches) the
-    monitored loss is compared with the loss of the last accepted state:
+    cost is compared with the cost of the last accepted state:
 
     * lower (by more than ``min_delta``): the steps are accepted and the
       learning rate is multiplied by ``increase``;
-    * otherwise (or NaN): the learning rate is multiplied by ``decrease`` and,
-      with ``revert=True``, the model's weights and the optimizer's slot
-      variables (momenta, accumulators, ...) go back to their values before
-      those steps. The optimizer's step counter is not reverted, and neither
-      is the loss-scaling state of a ``LossScaleOptimizer``.
+    * otherwise: the learning rate is multiplied by ``decrease`` and, with
+      ``revert=True``, the model's weights and the optimizer's slot variables
+      (momenta, accumulators, ...) go back to their values before those
+      steps. The optimizer's step counter is not reverted, and neither is the
+      loss-scaling state of a ``LossScaleOptimizer``;
+    * NaN or infinite: a *failed* step. The rate is multiplied by
+      ``decrease`` and, with ``revert=True``, the steps are undone, but the
+      value never becomes the reference. After ``max_failures`` failures in a
+      row training stops (``model.stop_training``).
+
+    Both sides of a comparison measure the same thing. With
+    ``update_freq="epoch"`` the cost is the epoch's log entry ``monitor``
+    (``"loss"``, the mean training loss over the whole epoch, or a
+    validation value such as ``"val_loss"``). With an integer
+    ``update_freq`` it is the loss of the compiled loss function on the fixed
+    ``probe_data``, measured with the current weights after every
+    ``update_freq`` batches (and at the epoch's last batch): the running
+    training loss of different batches would compare different samples, and
+    its noise alone rejects about half of the windows of a converging run,
+    driving the rate towards zero.
 
     The rate stays within ``[min_lr, max_lr]``. It may be a float, a
     ``LearningRateSchedule`` (whose output is then scaled) or a callable, with
     any Keras optimizer, this package's optimizers or a ``LossScaleOptimizer``,
-    under ``jit_compile=True`` on TensorFlow and JAX without retracing (see
+    under ``jit_compile=True`` without retracing (see
     :class:`~keras_adaptive.callbacks.CoolDownOnPlateau` for the mechanism).
-    ``logs["learning_rate"]`` receives the rate in effect at the end of each
-    epoch, before the epoch's decision.
+    ``logs["learning_rate"]`` receives the rate the epoch's last steps were
+    trained with, before the epoch's (or the last window's) decision.
 
-    With ``update_freq="epoch"`` the monitored value is the epoch's log entry
-    (``"loss"``, the mean training loss over the epoch, or a validation value
-    such as ``"val_loss"``). With an integer ``update_freq`` it is the mean
-    training loss over the last ``update_freq`` batches (derived from the
-    running mean that Keras logs, exact for equal batch sizes); a last,
-    shorter window is judged at the end of the epoch. The reference loss and
-    the counters are saved with the model's weights, so runs resumed with
-    ``BackupAndRestore`` (listed after this callback) decide the same way.
+    The reference cost, the counters and, while a decision is pending, the
+    state to return to are saved with the model's weights, so a run resumed
+    with ``BackupAndRestore`` (listed before or after this callback) decides
+    the same way at epoch boundaries.
 
     Args:
-        monitor: the loss to watch; a training metric when ``update_freq`` is
-            an integer.
+        monitor: the epoch log entry compared with ``update_freq="epoch"``.
         increase: factor applied after an accepted epoch/window, > 1.
-        decrease: factor applied after a rejected one, in (0, 1).
+        decrease: factor applied after a rejected or failed one, in (0, 1).
         revert: undo the rejected steps.
         update_freq: ``"epoch"`` or a number of batches >= 1.
         min_lr: lower bound of the learning rate, >= 0.
         max_lr: upper bound of the learning rate, > ``min_lr``.
-        min_delta: decrease of the loss required to accept, >= 0.
-        verbose: 0 silent, 1 a line per rejection, 2 a line per decision.
+        min_delta: decrease of the cost required to accept, >= 0.
+        probe_data: ``(x, y)`` on which the cost is measured; required with an
+            integer ``update_freq``, and only used then. A few batches are
+            enough; they are evaluated eagerly at every decision.
+        max_failures: NaN or infinite costs in a row that stop training, >= 1.
+        verbose: 0 silent, 1 a line per rejection or failure, 2 a line per
+            decision.
     """
 
     def __init__(
@@ -74,9 +83,10 @@ class BoldDriver(keras.callbacks.Callback):
         min_lr: float = 0.0,
         max_lr: float = math.inf,
         min_delta: float = 0.0,
+        probe_data: tuple[Any, Any] | None = None,
+        max_failures: int = 5,
         verbose: int = 0,
     ):
-        super().__init__()
         if not isinstance(monitor, str) or not monitor:
             raise ValueError(
                 f"`monitor` must be a non-empty string; received {monitor!r}"
@@ -86,14 +96,33 @@ class BoldDriver(keras.callbacks.Callback):
         check_range("min_lr", min_lr, 0.0)
         check_range("max_lr", max_lr, min_lr, low_open=True)
         check_range("min_delta", min_delta, 0.0)
+        check_range("max_failures", max_failures, 1, integer=True)
         check_range("verbose", verbose, 0, 2, integer=True)
         if update_freq != "epoch":
             check_range("update_freq", update_freq, 1, integer=True)
-            if monitor.startswith("val_"):
+            if probe_data is None:
                 raise ValueError(
-                    f"`monitor` must be a training metric when `update_freq` is "
-                    f"a number of batches; received monitor={monitor!r}, "
+                    "`probe_data` must be an (x, y) pair when `update_freq` is "
+                    "a number of batches: the mean losses of different batches "
+                    "are not comparable; received probe_data=None, "
                     f"update_freq={update_freq!r}"
+                )
+            if monitor != "loss":
+                raise ValueError(
+                    "`monitor` is not used when `update_freq` is a number of "
+                    "batches (the loss on `probe_data` is compared); received "
+                    f"monitor={monitor!r}, update_freq={update_freq!r}"
+                )
+        if probe_data is not None:
+            if update_freq == "epoch":
+                raise ValueError(
+                    "`probe_data` is used only with an integer `update_freq`; "
+                    "with update_freq='epoch' the epoch's `monitor` is compared"
+                )
+            if not isinstance(probe_data, tuple) or len(probe_data) != 2:
+                raise ValueError(
+                    "`probe_data` must be a tuple (x, y); received "
+                    f"{type(probe_data).__name__}"
                 )
         self.monitor = monitor
         self.increase = float(increase)
@@ -103,20 +132,27 @@ class BoldDriver(keras.callbacks.Callback):
         self.min_lr = float(min_lr)
         self.max_lr = float(max_lr)
         self.min_delta = float(min_delta)
+        self.probe_data = probe_data
+        self.max_failures = max_failures
         self.verbose = verbose
-        self._control: LearningRateControl | None = None
+        self._loss_fn = None
         self._snapshot: list[tuple[keras.Variable, np.ndarray]] | None = None
         self._window_start = 0
-        self._window_start_mean = 0.0
-        self._seen = 0
-        self._state = _CallbackState(
-            {"reference": math.nan, "increases": 0, "decreases": 0},
+        self._last_judged = False
+        self._epoch_rate = math.nan
+        super().__init__(
+            {"reference": math.nan, "increases": 0, "decreases": 0, "failures": 0},
             name="bold_driver",
         )
 
     @property
+    def async_safe(self) -> bool:
+        """Per-epoch decisions only record a value in the batch hook."""
+        return self.update_freq == "epoch"
+
+    @property
     def reference(self) -> float | None:
-        """Loss of the last accepted state (``None`` before the first)."""
+        """Cost of the last accepted state (``None`` before the first)."""
         value = self._state.values["reference"]
         return None if math.isnan(value) else value
 
@@ -127,8 +163,13 @@ class BoldDriver(keras.callbacks.Callback):
 
     @property
     def decreases(self) -> int:
-        """Rejected epochs/windows so far."""
+        """Rejected or failed epochs/windows so far."""
         return self._state.values["decreases"]
+
+    @property
+    def failures(self) -> int:
+        """Failed (NaN or infinite) epochs/windows in a row."""
+        return self._state.values["failures"]
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -140,15 +181,35 @@ class BoldDriver(keras.callbacks.Callback):
             "min_lr": self.min_lr,
             "max_lr": self.max_lr,
             "min_delta": self.min_delta,
+            "probe_data": self.probe_data,
+            "max_failures": self.max_failures,
             "verbose": self.verbose,
         }
 
     def set_model(self, model: keras.Model) -> None:
         super().set_model(model)
-        if getattr(model, "optimizer", None) is None:
+        if self.probe_data is None or getattr(model, "optimizer", None) is None:
             return
-        self._control = attach(model)
-        attach_state(model, self._state)
+        loss = getattr(model, "loss", None)
+        if loss is None or isinstance(loss, list | tuple | dict):
+            raise ValueError(
+                "BoldDriver with `probe_data` needs a model compiled with a "
+                f"single loss; received loss={loss!r}"
+            )
+        self._loss_fn = keras.losses.get(loss)
+
+    def _journal_names(self) -> tuple[str | None, str | None]:
+        if self.update_freq != "epoch":
+            return None, None
+        if self.monitor.startswith("val_"):
+            return None, self.monitor.removeprefix("val_")
+        return self.monitor, None
+
+    def _on_journal(self) -> None:
+        # A backup taken before this epoch's decision needs the accepted
+        # state to revert to.
+        if self._snapshot is not None:
+            self._state.share([value for _, value in self._snapshot])
 
     def _reverted_variables(self) -> list[keras.Variable]:
         control = self._control
@@ -163,80 +224,142 @@ class BoldDriver(keras.callbacks.Callback):
                 for v in self._reverted_variables()
             ]
 
+    def _probe_loss(self) -> float:
+        x, y = self.probe_data
+        loss = self._loss_fn(y, self.model(x, training=False))
+        return float(keras.ops.convert_to_numpy(keras.ops.mean(loss)))
+
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        super().on_train_begin(logs)
         self._snapshot = None
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._begin_epoch(epoch)
         self._window_start = 0
-        self._window_start_mean = 0.0
-        self._seen = 0
+        self._last_judged = False
+        self._epoch_rate = self._control.value
         if self._snapshot is None:
             self._take_snapshot()
+        if self.probe_data is not None and self.reference is None:
+            loss = self._probe_loss()
+            if math.isfinite(loss):
+                self._state.values["reference"] = loss
 
     def on_train_batch_end(
         self, batch: int, logs: dict[str, Any] | None = None
     ) -> None:
-        if self.update_freq == "epoch" or logs is None:
+        if self.update_freq == "epoch":
+            super().on_train_batch_end(batch, logs)
             return
-        seen = self._seen = batch + 1
-        if seen - self._window_start >= self.update_freq:
-            self._judge_window(seen, float(logs[self.monitor]), f"batch {seen}")
+        seen = batch + 1
+        last = self._is_last_batch(batch)
+        if last or seen - self._window_start >= self.update_freq:
+            self._judge_window(seen, f"Epoch {self._epoch + 1}, batch {seen}")
+            if last:
+                self._last_judged = True
+                self._state.values["handled"] = self._epoch
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if logs is None:
             logs = {}
-        logs["learning_rate"] = self._control.value
-        if self.monitor not in logs:
-            raise ValueError(
-                f"BoldDriver monitors `{self.monitor}`, which is not in the logs "
-                f"(available: {', '.join(sorted(logs))})"
-            )
+        self._check_rate(f"during epoch {epoch + 1}")
         if self.update_freq == "epoch":
-            self._decide(float(logs[self.monitor]), f"Epoch {epoch + 1}")
-            return
-        if self._seen > self._window_start:
-            self._judge_window(
-                self._seen, float(logs[self.monitor]), f"Epoch {epoch + 1}"
-            )
+            logs["learning_rate"] = self._control.value
+            value = self.journaled(self.monitor)
+            if value is None and self.monitor in logs:
+                value = float(logs[self.monitor])
+            if value is None:
+                raise ValueError(
+                    f"BoldDriver monitors `{self.monitor}`, which is not in the "
+                    f"logs (available: {', '.join(sorted(logs))})"
+                )
+            self._decide(value, f"Epoch {epoch + 1}")
+        else:
+            if not self._last_judged:
+                self._judge_window(None, f"Epoch {epoch + 1}")
+            logs["learning_rate"] = self._epoch_rate
+        self._state.share([])
+        self._end_epoch(epoch)
 
-    def _judge_window(self, seen: int, running_mean: float, where: str) -> None:
-        start, start_mean = self._window_start, self._window_start_mean
-        window_mean = (seen * running_mean - start * start_mean) / (seen - start)
-        self._window_start, self._window_start_mean = seen, running_mean
+    def _replay(self, epoch: int) -> bool:
+        value = self.journaled(self.monitor)
+        if value is None:
+            return False
+        arrays = self._state.arrays
+        if self.revert and arrays:
+            self._snapshot = list(zip(self._reverted_variables(), arrays, strict=True))
+        self._decide(value, f"Epoch {epoch + 1}")
+        self._state.share([])
+        return True
+
+    def _judge_window(self, seen: int | None, where: str) -> None:
+        if seen is not None:
+            self._window_start = seen
         sync_model_state(self.model)
-        self._decide(window_mean, where)
+        self._epoch_rate = self._control.value
+        self._decide(self._probe_loss(), where)
+
+    def _say(self, level: int, message: str) -> None:
+        if self.verbose >= level:
+            print(f"\n{message}.")
 
     def _decide(self, loss: float, where: str) -> None:
         values = self._state.values
         reference = values["reference"]
+        what = "probe loss" if self.probe_data is not None else self.monitor
+        if not math.isfinite(loss):
+            old, new = self._multiply(self.decrease)
+            values["decreases"] += 1
+            values["failures"] += 1
+            message = (
+                f"{where}: BoldDriver: {what} is {loss}; learning rate "
+                f"{old:.6g} -> {new:.6g}"
+            )
+            message += self._undo()
+            if values["failures"] >= self.max_failures:
+                self.model.stop_training = True
+                message += (
+                    f"; {values['failures']} non-finite values in a row "
+                    f"(max_failures={self.max_failures}), stopping training"
+                )
+            self._say(1, message)
+            return
+        values["failures"] = 0
         if math.isnan(reference):
-            if not math.isnan(loss):
-                values["reference"] = loss
-                self._take_snapshot()
+            values["reference"] = loss
+            self._take_snapshot()
             return
         if loss < reference - self.min_delta:
-            old, new = self._control.multiply(self.increase, self.min_lr, self.max_lr)
+            old, new = self._multiply(self.increase)
             values["reference"] = loss
             values["increases"] += 1
             self._take_snapshot()
-            if self.verbose > 1:
-                print(
-                    f"\n{where}: BoldDriver: {self.monitor} {loss:.6g} < "
-                    f"{reference:.6g}; learning rate {old:.6g} -> {new:.6g}."
-                )
+            self._say(
+                2,
+                f"{where}: BoldDriver: {what} {loss:.6g} < {reference:.6g}; "
+                f"learning rate {old:.6g} -> {new:.6g}",
+            )
             return
-        old, new = self._control.multiply(self.decrease, self.min_lr, self.max_lr)
+        old, new = self._multiply(self.decrease)
         values["decreases"] += 1
         message = (
-            f"\n{where}: BoldDriver: {self.monitor} {loss:.6g} did not decrease "
-            f"from {reference:.6g}; learning rate {old:.6g} -> {new:.6g}"
+            f"{where}: BoldDriver: {what} {loss:.6g} did not decrease from "
+            f"{reference:.6g}; learning rate {old:.6g} -> {new:.6g}"
         )
-        if self.revert and self._snapshot is not None:
-            for variable, value in self._snapshot:
-                variable.assign(value)
-            message += ", steps undone"
+        if self.revert:
+            message += self._undo()
         else:
             values["reference"] = loss
-            self._take_snapshot()
-        if self.verbose:
-            print(message + ".")
+        self._say(1, message)
+
+    def _multiply(self, factor: float) -> tuple[float, float]:
+        rates = self._control.multiply(factor, self.min_lr, self.max_lr)
+        self._rate_changed_by_us()
+        return rates
+
+    def _undo(self) -> str:
+        if not self.revert or self._snapshot is None:
+            return ""
+        for variable, value in self._snapshot:
+            variable.assign(value)
+        return ", steps undone"

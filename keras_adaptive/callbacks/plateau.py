@@ -6,14 +6,7 @@ import math
 import warnings
 from typing import Any
 
-import keras
-
-from keras_adaptive.callbacks._control import (
-    LearningRateControl,
-    _CallbackState,
-    attach,
-    attach_state,
-)
+from keras_adaptive.callbacks._control import LearningRatePolicy
 from keras_adaptive.callbacks._validation import check_choice, check_range
 
 _MAX_METRICS = ("acc", "accuracy", "auc", "precision", "recall", "f1_score")
@@ -26,7 +19,7 @@ def _direction(monitor: str) -> str:
     return "max" if name.endswith(_MAX_METRICS) else "min"
 
 
-class CoolDownOnPlateau(keras.callbacks.Callback):
+class CoolDownOnPlateau(LearningRatePolicy):
     """Reduce the learning rate by 10 when training has converged, 1-3 times, then stop.
 
     The policy of the lecture "Reducing the Learning Rate": once training has
@@ -65,11 +58,14 @@ class CoolDownOnPlateau(keras.callbacks.Callback):
 
     The state (best value and weights, counters, the rate or scale) is kept on
     the optimizer and saved with the model's weights, so a run interrupted and
-    resumed with ``keras.callbacks.BackupAndRestore`` makes the same decisions
-    as one never interrupted. Callbacks run in list order: put this callback
-    *before* ``BackupAndRestore`` so that each backup includes the epoch's
-    decision. The state also carries over across repeated ``fit`` calls with
-    the same callback.
+    resumed with ``keras.callbacks.BackupAndRestore``, listed before or after
+    this callback, makes the same decisions as one never interrupted (the
+    monitored value is recorded at the epoch's last batch, or at the end of
+    its validation, before any backup; see
+    :class:`~keras_adaptive.callbacks._control.LearningRatePolicy`). The state
+    also carries over across repeated ``fit`` calls with the same callback.
+    One learning-rate policy per optimizer: a second one in the same ``fit``,
+    or a Keras callback that changes the same rate, raises an error.
 
     Differences from other implementations:
 
@@ -125,7 +121,6 @@ class CoolDownOnPlateau(keras.callbacks.Callback):
         restore_best_on_reduce: bool = False,
         verbose: int = 0,
     ):
-        super().__init__()
         if monitor is not None and (not isinstance(monitor, str) or not monitor):
             raise ValueError(
                 f"`monitor` must be a non-empty string or None; received {monitor!r}"
@@ -153,9 +148,8 @@ class CoolDownOnPlateau(keras.callbacks.Callback):
         self.restore_best_weights = bool(restore_best_weights)
         self.restore_best_on_reduce = bool(restore_best_on_reduce)
         self.verbose = verbose
-        self._control: LearningRateControl | None = None
         self._missing_warned = False
-        self._state = _CallbackState(
+        super().__init__(
             {
                 "best": math.nan,
                 "best_epoch": -1,
@@ -219,31 +213,34 @@ class CoolDownOnPlateau(keras.callbacks.Callback):
             "verbose": self.verbose,
         }
 
-    def set_model(self, model: keras.Model) -> None:
-        super().set_model(model)
-        if getattr(model, "optimizer", None) is None:
-            return
-        self._control = attach(model)
-        attach_state(model, self._state)
-
     @property
     def _keep_weights(self) -> bool:
         return self.restore_best_weights or self.restore_best_on_reduce
 
-    def _monitor_name(self, logs: dict[str, Any]) -> str | None:
+    def _journal_names(self) -> tuple[str | None, str | None]:
+        if self.monitor is not None:
+            if self.monitor.startswith("val_"):
+                return None, self.monitor.removeprefix("val_")
+            return self.monitor, None
+        choice = self._state.values["monitor_choice"]
+        return (None if choice == 0 else "loss", None if choice == 1 else "loss")
+
+    def _monitor_name(self, logs: dict[str, Any] | None) -> str | None:
         if self.monitor is not None:
             return self.monitor
         values = self._state.values
         if values["monitor_choice"] < 0:
-            if _DEFAULT_MONITORS[0] in logs:
+            logs = logs or {}
+            validation, training = _DEFAULT_MONITORS
+            if self.journaled(validation) is not None or validation in logs:
                 values["monitor_choice"] = 0
-            elif _DEFAULT_MONITORS[1] in logs:
+            elif self.journaled(training) is not None or training in logs:
                 values["monitor_choice"] = 1
                 warnings.warn(
                     "CoolDownOnPlateau: there is no `val_loss` (no validation "
                     "data), so `loss` is monitored instead; pass `monitor=` to "
                     "choose explicitly.",
-                    stacklevel=2,
+                    stacklevel=3,
                 )
             else:
                 return None
@@ -265,13 +262,19 @@ class CoolDownOnPlateau(keras.callbacks.Callback):
         if self.verbose:
             print(f"\nEpoch {epoch + 1}: CoolDownOnPlateau: {message}")
 
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._begin_epoch(epoch)
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if logs is None:
             logs = {}
-        rate = self._control.value
-        logs["learning_rate"] = rate
+        self._check_rate(f"during epoch {epoch + 1}")
+        logs["learning_rate"] = self._control.value
         monitor = self._monitor_name(logs)
-        if monitor is None or monitor not in logs:
+        current = None if monitor is None else self.journaled(monitor)
+        if current is None and monitor in logs:
+            current = float(logs[monitor])
+        if current is None:
             if not self._missing_warned:
                 self._missing_warned = True
                 warnings.warn(
@@ -280,10 +283,26 @@ class CoolDownOnPlateau(keras.callbacks.Callback):
                     "it are not counted.",
                     stacklevel=2,
                 )
-            return
+        else:
+            self._decide(epoch, monitor, current)
+        self._end_epoch(epoch)
+
+    def _replay(self, epoch: int) -> bool:
+        monitor = self._monitor_name(None)
+        current = None if monitor is None else self.journaled(monitor)
+        if current is None:
+            # Nothing to decide when the epoch ran no validation; otherwise
+            # the value was not journaled and the decision is lost.
+            return monitor is not None and (
+                monitor.startswith("val_") and self.validation_skipped()
+            )
+        self._decide(epoch, monitor, current)
+        return True
+
+    def _decide(self, epoch: int, monitor: str, current: float) -> None:
+        rate = self._control.value
         if epoch < self.start_from_epoch:
             return
-        current = float(logs[monitor])
         values = self._state.values
         improved = self._improves(current, monitor)
         if improved:
