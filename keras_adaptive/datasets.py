@@ -40,7 +40,31 @@ NETWORK_TIMEOUT_S = 3.0
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """Static facts about one supported dataset."""
+    """Static facts about one supported dataset.
+
+    Attributes:
+        name: ``"mnist"`` or ``"cifar10"``.
+        image_shape: shape of one image, channels last.
+        num_classes: number of label classes.
+        mean: per-channel mean of the training images scaled to [0, 1], used by
+            ``standardize=True``.
+        std: per-channel standard deviation of the same.
+        download_host: the host TFDS downloads from; probed before a download.
+        archive_files: the official archive files a ``manual_dir`` must hold.
+
+    References:
+        * Y. LeCun, L. Bottou, Y. Bengio and P. Haffner (1998), "Gradient-based
+          learning applied to document recognition", Proceedings of the IEEE
+          86(11), 2278-2324 (MNIST).
+        * A. Krizhevsky (2009), "Learning Multiple Layers of Features from Tiny
+          Images", technical report, University of Toronto (CIFAR-10).
+
+    Example:
+        >>> from keras_adaptive import datasets
+        >>> spec = datasets.get_spec("cifar10")
+        >>> spec.image_shape, spec.num_classes
+        ((32, 32, 3), 10)
+    """
 
     name: str
     image_shape: tuple[int, int, int]
@@ -82,7 +106,19 @@ class DataSourceError(RuntimeError):
     """No source could provide the dataset.
 
     The message lists every source tried, why it failed, and how to provide
-    each kind of source.
+    each kind of source (a prepared TFDS directory, the official archives, a
+    Keras-format ``.npz`` file).
+
+    Example:
+        Offline, with an empty data directory and downloads disabled:
+
+        >>> import tempfile
+        >>> from keras_adaptive import datasets
+        >>> try:
+        ...     datasets.load("cifar10", data_dir=tempfile.mkdtemp(), download=False)
+        ... except datasets.DataSourceError as error:
+        ...     print(str(error).splitlines()[0])
+        no source could provide the cifar10 dataset. Tried:
     """
 
 
@@ -92,6 +128,21 @@ class RawData:
 
     ``train`` and ``test`` yield ``(image, label)`` pairs: ``uint8`` images of
     shape ``spec.image_shape`` and ``int32`` labels, in a fixed order.
+
+    Attributes:
+        spec: the dataset's `DatasetSpec`.
+        train: the training split as a ``tf.data.Dataset``.
+        test: the test split.
+        num_train: number of training examples.
+        num_test: number of test examples.
+        source: where the examples came from, in words.
+        synthetic: whether they are random (`synthetic_raw`).
+
+    Example:
+        >>> from keras_adaptive import datasets
+        >>> raw = datasets.synthetic_raw("mnist", 8, seed=0)
+        >>> raw.num_train, raw.num_test, raw.synthetic
+        (8, 2, True)
     """
 
     spec: DatasetSpec
@@ -110,6 +161,25 @@ class Datasets:
     ``validation`` is ``None`` when ``validation_fraction`` was 0. The
     validation examples are the last ``num_validation`` examples of the
     training split and never appear in ``train``.
+
+    Attributes:
+        train: batches of ``(images, labels)``, reshuffled every epoch.
+        validation: batches of the held-out examples, or ``None``.
+        test: batches of the test split.
+        spec: the dataset's `DatasetSpec`.
+        num_train: training examples (after the validation split).
+        num_validation: validation examples.
+        num_test: test examples.
+        batch_size: examples per batch.
+        source: where the examples came from, in words.
+        synthetic: whether they are random.
+
+    Example:
+        >>> from keras_adaptive import datasets
+        >>> data = datasets.load("mnist", synthetic=True, synthetic_examples=64,
+        ...                      batch_size=16, seed=0)
+        >>> data.num_train, data.num_validation, data.image_shape
+        (58, 6, (28, 28, 1))
     """
 
     train: tf.data.Dataset
@@ -135,7 +205,29 @@ class Datasets:
 
 
 def get_spec(name: str) -> DatasetSpec:
-    """Return the :class:`DatasetSpec` of ``name`` (``"mnist"`` or ``"cifar10"``)."""
+    """Return the `DatasetSpec` of ``name`` (``"mnist"`` or ``"cifar10"``).
+
+    Args:
+        name: the dataset's name, in any case.
+
+    Returns:
+        Its `DatasetSpec`.
+
+    Raises:
+        ValueError: for a dataset the package does not support.
+
+    References:
+        * Y. LeCun, L. Bottou, Y. Bengio and P. Haffner (1998), "Gradient-based
+          learning applied to document recognition", Proceedings of the IEEE
+          86(11), 2278-2324 (MNIST).
+        * A. Krizhevsky (2009), "Learning Multiple Layers of Features from Tiny
+          Images", technical report, University of Toronto (CIFAR-10).
+
+    Example:
+        >>> from keras_adaptive import datasets
+        >>> datasets.get_spec("MNIST").mean
+        (0.1307,)
+    """
     if not isinstance(name, str) or name.lower() not in SPECS:
         raise ValueError(
             f"name={name!r} is not a supported dataset; "
@@ -162,6 +254,10 @@ def load(
 ) -> Datasets:
     """Load ``name`` from the first working source and build its pipelines.
 
+    The sources are tried in the order the module docstring gives; without
+    network, pass ``npz``, ``data_dir`` or ``manual_dir`` (see the datasets
+    page of the documentation).
+
     Args:
         name: ``"mnist"`` or ``"cifar10"``.
         batch_size: examples per batch (positive integer).
@@ -181,11 +277,33 @@ def load(
         synthetic_examples: size of the synthetic training split.
 
     Returns:
-        The :class:`Datasets` with ``train``, ``validation`` and ``test``.
+        The `Datasets` with ``train``, ``validation`` and ``test``.
 
     Raises:
         ValueError: for a bad argument or a malformed ``.npz`` file.
         DataSourceError: when no source can provide the data.
+
+    References:
+        * Y. LeCun, L. Bottou, Y. Bengio and P. Haffner (1998), "Gradient-based
+          learning applied to document recognition", Proceedings of the IEEE
+          86(11), 2278-2324 (MNIST).
+        * A. Krizhevsky (2009), "Learning Multiple Layers of Features from Tiny
+          Images", technical report, University of Toronto (CIFAR-10).
+
+    Example:
+        >>> import keras
+        >>> from keras_adaptive import datasets, optimizers
+        >>> data = datasets.load("mnist", synthetic=True, synthetic_examples=64,
+        ...                      batch_size=32, seed=0)
+        >>> model = keras.Sequential([keras.Input(data.image_shape),
+        ...                           keras.layers.Flatten(),
+        ...                           keras.layers.Dense(data.num_classes)])
+        >>> loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        >>> model.compile(optimizer=optimizers.Adam(), loss=loss)
+        >>> history = model.fit(data.train, validation_data=data.validation,
+        ...                     epochs=1, verbose=0)
+        >>> sorted(history.history)
+        ['loss', 'val_loss']
     """
     check_batch_size(batch_size)
     check_validation_fraction(validation_fraction)
@@ -228,8 +346,39 @@ def load_raw(
 ) -> RawData:
     """Return the unbatched ``uint8`` examples of ``name`` from the first source.
 
-    See the module docstring for the order in which sources are tried and
-    :func:`load` for the arguments.
+    The sources are tried in the order the module docstring gives; `load`
+    describes the arguments.
+
+    Args:
+        name: ``"mnist"`` or ``"cifar10"``.
+        data_dir: TFDS data directory (default ``~/tensorflow_datasets``).
+        manual_dir: folder with the official archive files.
+        npz: Keras-format ``.npz`` file; when given, the only source used.
+        download: allow TFDS to download when the host is reachable.
+        synthetic: random data of the dataset's shapes (smoke tests only).
+        synthetic_examples: size of the synthetic training split.
+        seed: seed of the synthetic data.
+
+    Returns:
+        The `RawData`.
+
+    Raises:
+        ValueError: for a bad argument or a malformed ``.npz`` file.
+        DataSourceError: when no source can provide the data.
+
+    References:
+        * Y. LeCun, L. Bottou, Y. Bengio and P. Haffner (1998), "Gradient-based
+          learning applied to document recognition", Proceedings of the IEEE
+          86(11), 2278-2324 (MNIST).
+        * A. Krizhevsky (2009), "Learning Multiple Layers of Features from Tiny
+          Images", technical report, University of Toronto (CIFAR-10).
+
+    Example:
+        >>> from keras_adaptive import datasets
+        >>> raw = datasets.load_raw("cifar10", synthetic=True, synthetic_examples=8)
+        >>> image, label = next(iter(raw.train))
+        >>> tuple(image.shape), image.dtype.name, label.dtype.name
+        ((32, 32, 3), 'uint8', 'int32')
     """
     spec = get_spec(name)
     if synthetic:
@@ -256,7 +405,41 @@ def build_pipelines(
     """Scale, split, shuffle, augment, batch and prefetch ``raw``.
 
     Images become ``float32`` in ``[0, 1]`` (or standardised), labels stay
-    ``int32``. Shuffling and augmentation apply to the training split only.
+    ``int32``. The validation examples are the last ``validation_fraction`` of
+    the training split. Shuffling and augmentation apply to the training split
+    only.
+
+    Args:
+        raw: the examples, from `load_raw`, `load_npz` or `synthetic_raw`.
+        batch_size: examples per batch (positive integer).
+        validation_fraction: fraction in ``[0, 1)`` of the training split held
+            out, from its end, as the validation set.
+        augment: random crop with 4-pixel zero padding and random horizontal
+            flip of the training images.
+        standardize: subtract the dataset's per-channel mean and divide by its
+            standard deviation after scaling to ``[0, 1]``.
+        shuffle: reshuffle the training examples every epoch.
+        seed: seed of the shuffling and augmentation.
+
+    Returns:
+        The `Datasets`.
+
+    Raises:
+        ValueError: for a bad argument, or a fraction that leaves no training
+            examples.
+
+    References:
+        K. He, X. Zhang, S. Ren and J. Sun (2016), "Deep Residual Learning for
+        Image Recognition", CVPR, section 4.2 (the CIFAR-10 augmentation: 4-pixel
+        padding, random 32x32 crops and horizontal flips).
+
+    Example:
+        >>> from keras_adaptive import datasets
+        >>> raw = datasets.synthetic_raw("mnist", 40, seed=0)
+        >>> data = datasets.build_pipelines(raw, batch_size=8, validation_fraction=0.25)
+        >>> images, labels = next(iter(data.train))
+        >>> tuple(images.shape), images.dtype.name, data.num_validation
+        ((8, 28, 28, 1), 'float32', 10)
     """
     check_batch_size(batch_size)
     check_validation_fraction(validation_fraction)
@@ -302,7 +485,37 @@ def load_npz(name: str, path: str | os.PathLike) -> RawData:
 
     Images may omit a single channel axis (MNIST's ``(N, 28, 28)``); labels
     may be ``(N,)`` or ``(N, 1)``. Pixel values must be integers in
-    ``[0, 255]``.
+    ``[0, 255]``. This is the format of the ``keras.datasets`` caches, e.g.
+    ``~/.keras/datasets/mnist.npz``.
+
+    Args:
+        name: ``"mnist"`` or ``"cifar10"``: the shapes the arrays must have.
+        path: the ``.npz`` file.
+
+    Returns:
+        The `RawData`.
+
+    Raises:
+        ValueError: for a missing or unreadable file, missing arrays, or arrays
+            of the wrong shape, type or range; the message names the array.
+
+    References:
+        * Y. LeCun, L. Bottou, Y. Bengio and P. Haffner (1998), "Gradient-based
+          learning applied to document recognition", Proceedings of the IEEE
+          86(11), 2278-2324 (MNIST).
+        * A. Krizhevsky (2009), "Learning Multiple Layers of Features from Tiny
+          Images", technical report, University of Toronto (CIFAR-10).
+
+    Example:
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> from keras_adaptive import datasets
+        >>> path = os.path.join(tempfile.mkdtemp(), "tiny.npz")
+        >>> np.savez(path, x_train=np.zeros((4, 28, 28), "uint8"), y_train=np.arange(4),
+        ...          x_test=np.zeros((2, 28, 28), "uint8"), y_test=np.arange(2))
+        >>> raw = datasets.load_npz("mnist", path)
+        >>> raw.num_train, raw.num_test
+        (4, 2)
     """
     spec = get_spec(name)
     file = Path(path).expanduser()
@@ -341,6 +554,24 @@ def synthetic_raw(
 
     For smoke tests only: the labels are independent of the images, so any
     accuracy above chance is an accident.
+
+    Args:
+        name: ``"mnist"`` or ``"cifar10"``.
+        num_examples: training examples, an integer >= 4; the test split gets a
+            quarter as many.
+        seed: seed of the random arrays.
+
+    Returns:
+        The `RawData`, with ``synthetic=True``.
+
+    Raises:
+        ValueError: for a bad ``num_examples``.
+
+    Example:
+        >>> from keras_adaptive import datasets
+        >>> raw = datasets.synthetic_raw("cifar10", 16, seed=1)
+        >>> raw.num_train, raw.num_test, raw.source
+        (16, 4, 'synthetic random data (accuracy means nothing)')
     """
     spec = get_spec(name)
     if isinstance(num_examples, bool) or not isinstance(num_examples, int):
@@ -370,7 +601,21 @@ def network_available(host: str, port: int = 443, timeout: float = 3.0) -> bool:
     """Whether a TCP connection to ``host:port`` opens within ``timeout`` s.
 
     The name lookup runs in a daemon thread, so a resolver that hangs cannot
-    stall the caller for longer than ``timeout``.
+    stall the caller for longer than ``timeout``. `load` probes the download
+    host this way before it lets TFDS download.
+
+    Args:
+        host: host name or address.
+        port: TCP port.
+        timeout: seconds to wait at most.
+
+    Returns:
+        ``True`` if the connection opened in time.
+
+    Example:
+        >>> from keras_adaptive import datasets
+        >>> datasets.network_available("127.0.0.1", port=9, timeout=0.5)
+        False
     """
     result: list[bool] = []
 
@@ -388,7 +633,22 @@ def network_available(host: str, port: int = 443, timeout: float = 3.0) -> bool:
 
 
 def check_batch_size(batch_size: object) -> None:
-    """Raise ``ValueError`` unless ``batch_size`` is a positive integer."""
+    """Raise ``ValueError`` unless ``batch_size`` is a positive integer.
+
+    Args:
+        batch_size: the value to check.
+
+    Raises:
+        ValueError: naming the value.
+
+    Example:
+        >>> from keras_adaptive import datasets
+        >>> datasets.check_batch_size(32)
+        >>> datasets.check_batch_size(0)
+        Traceback (most recent call last):
+        ...
+        ValueError: batch_size=0 must be a positive integer
+    """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
         raise ValueError(f"batch_size={batch_size!r} must be a positive integer")
     if batch_size < 1:
@@ -396,7 +656,22 @@ def check_batch_size(batch_size: object) -> None:
 
 
 def check_validation_fraction(fraction: object) -> None:
-    """Raise ``ValueError`` unless ``fraction`` is a number in ``[0, 1)``."""
+    """Raise ``ValueError`` unless ``fraction`` is a number in ``[0, 1)``.
+
+    Args:
+        fraction: the value to check.
+
+    Raises:
+        ValueError: naming the value and the range.
+
+    Example:
+        >>> from keras_adaptive import datasets
+        >>> datasets.check_validation_fraction(0.1)
+        >>> datasets.check_validation_fraction(1.0)
+        Traceback (most recent call last):
+        ...
+        ValueError: validation_fraction=1.0 must lie in [0, 1)
+    """
     if isinstance(fraction, bool) or not isinstance(fraction, int | float):
         raise ValueError(f"validation_fraction={fraction!r} must be a number in [0, 1)")
     if not 0.0 <= fraction < 1.0:

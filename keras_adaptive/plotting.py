@@ -27,7 +27,42 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Surface:
-    """A 2-D test function with its gradient, a start point and a view window."""
+    r"""A 2-D test function with its gradient, a start point and a view window.
+
+    The package's surfaces (see `get_surface`) are the lectures' long valley
+    :math:`10\theta_1^2 + 0.5\theta_2^2`, the saddle
+    :math:`\theta_1^2 - \theta_2^2`, Rosenbrock's
+    :math:`(1 - \theta_1)^2 + 100 (\theta_2 - \theta_1^2)^2` and Beale's
+    function.
+
+    Attributes:
+        name: the key in ``SURFACES``.
+        title: the plot title (matplotlib mathtext).
+        value: the function, vectorised over NumPy arrays ``(x, y)``.
+        gradient: its analytic gradient at a point, ``(d/dx, d/dy)``.
+        start: the start point of the paths.
+        xlim: the plotted range of :math:`\theta_1`.
+        ylim: the plotted range of :math:`\theta_2`.
+        minimum: the minimum, or ``None`` (the saddle has none).
+        log_levels: contour levels on a logarithmic scale.
+
+    References:
+        * H. H. Rosenbrock (1960), "An Automatic Method for Finding the Greatest
+          or Least Value of a Function", The Computer Journal 3(3), 175-184.
+        * E. M. L. Beale (1958), "On an Iterative Method for Finding a Local
+          Minimum of a Function of More than One Variable", Technical Report 25,
+          Statistical Techniques Research Group, Princeton University.
+        * The long valley :math:`10\theta_1^2 + 0.5\theta_2^2` is the lecture's
+          ("Deep Learning: Basic Training", fixed against adaptive learning
+          rate); the saddle is that of "Behavior around a Saddle Point"
+          (Neural Networks II).
+
+    Example:
+        >>> from keras_adaptive import plotting
+        >>> valley = plotting.get_surface("quadratic")
+        >>> valley.gradient(1.0, 1.0), valley.minimum
+        ((20.0, 1.0), (0.0, 0.0))
+    """
 
     name: str
     title: str
@@ -132,7 +167,34 @@ SURFACES: dict[str, Surface] = {
 
 
 def get_surface(name: str) -> Surface:
-    """Return the :class:`Surface` called ``name`` (see ``SURFACES``)."""
+    r"""Return the `Surface` called ``name``.
+
+    Args:
+        name: ``"quadratic"`` (the long valley), ``"saddle"``,
+            ``"rosenbrock"`` or ``"beale"``.
+
+    Returns:
+        The `Surface`.
+
+    Raises:
+        ValueError: for an unknown name; the message lists the valid ones.
+
+    References:
+        * H. H. Rosenbrock (1960), "An Automatic Method for Finding the Greatest
+          or Least Value of a Function", The Computer Journal 3(3), 175-184.
+        * E. M. L. Beale (1958), "On an Iterative Method for Finding a Local
+          Minimum of a Function of More than One Variable", Technical Report 25,
+          Statistical Techniques Research Group, Princeton University.
+        * The long valley :math:`10\theta_1^2 + 0.5\theta_2^2` is the lecture's
+          ("Deep Learning: Basic Training", fixed against adaptive learning
+          rate); the saddle is that of "Behavior around a Saddle Point"
+          (Neural Networks II).
+
+    Example:
+        >>> from keras_adaptive import plotting
+        >>> plotting.get_surface("rosenbrock").minimum
+        (1.0, 1.0)
+    """
     if name not in SURFACES:
         raise ValueError(
             f"surface={name!r} is unknown; choose one of {', '.join(SURFACES)}"
@@ -147,12 +209,43 @@ def trace_optimizer(
     start: Sequence[float] | None = None,
     bound: float = 1e3,
 ) -> np.ndarray:
-    """Run ``optimizer`` for ``steps`` steps on ``surface``; return the path.
+    r"""Run ``optimizer`` for ``steps`` steps on ``surface``; return the path.
 
     The parameters live in two scalar ``keras.Variable`` objects updated by
-    ``optimizer.apply_gradients``. The result has shape ``(k + 1, 2)``: the
-    start and one row per step, ``k <= steps``; the run stops early once a
+    ``optimizer.apply_gradients`` with the surface's analytic gradient, so the
+    path is that of the optimizer class itself. The run stops early once a
     coordinate leaves ``[-bound, bound]`` or becomes non-finite (divergence).
+
+    Args:
+        optimizer: a Keras optimizer, new or already used.
+        surface: the 2-D function.
+        steps: the number of steps, an integer >= 0.
+        start: the start point; default ``surface.start``.
+        bound: the coordinate size at which the run counts as diverged.
+
+    Returns:
+        The path, of shape ``(k + 1, 2)``: the start and one row per step,
+        ``k <= steps``.
+
+    Raises:
+        ValueError: for a bad ``steps``.
+
+    References:
+        * Lecture "Deep Learning: Basic Training": steps of gradient descent on
+          :math:`10\theta_1^2 + 0.5\theta_2^2` with a fixed and an adaptive
+          learning rate.
+        * Lecture "Learning and Adaptivity" (Neural Networks II): "Behavior in
+          a Long Valley", "Behavior around a Saddle Point".
+
+    Example:
+        On the valley gradient descent multiplies :math:`\theta_1` by
+        :math:`1 - 20\eta` and :math:`\theta_2` by :math:`1 - \eta` each step:
+
+        >>> from keras_adaptive import optimizers, plotting
+        >>> valley = plotting.get_surface("quadratic")
+        >>> path = plotting.trace_optimizer(optimizers.SGD(0.04), valley, steps=2)
+        >>> path.round(4).tolist()
+        [[-0.9, -2.8], [-0.18, -2.688], [-0.036, -2.5805]]
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps={steps!r} must be a non-negative integer")
@@ -198,6 +291,24 @@ def plot_histories(
 
     Returns:
         The matplotlib figure.
+
+    Raises:
+        ValueError: when no history has ``metric``.
+
+    References:
+        D. P. Kingma and J. Ba (2015), "Adam: A Method for Stochastic
+        Optimization", ICLR, Figure 2 (training cost of optimizers on MNIST
+        against epochs).
+
+    Example:
+        >>> from keras_adaptive import plotting
+        >>> histories = {"SGD": {"loss": [1.0, 0.5, 0.3]},
+        ...              "Adam": {"loss": [0.8, 0.2, 0.1]}}
+        >>> figure = plotting.plot_histories(histories, "loss", log_scale=True)
+        >>> [line.get_label() for line in figure.axes[0].lines]
+        ['SGD', 'Adam']
+        >>> import matplotlib.pyplot as plt
+        >>> plt.close(figure)
     """
     plt = _pyplot()
     fig, ax = _figure_and_axes(plt, ax, figsize=(7.0, 4.5))
@@ -245,11 +356,12 @@ def plot_trajectories(
     path: str | os.PathLike | None = None,
     ax: Axes | None = None,
 ) -> Figure:
-    """Draw ``surface``'s contours and each optimizer's path on top.
+    r"""Draw ``surface``'s contours and each optimizer's path on top.
 
     Args:
         surface: the 2-D function.
-        trajectories: maps a label to an array of shape ``(k, 2)``.
+        trajectories: maps a label to an array of shape ``(k, 2)``, e.g. from
+            `trace_optimizer`.
         title: axes title; defaults to the surface's.
         colors: optional matplotlib colour per label (default: ``tab10``).
         path: where to save the PNG, if given.
@@ -257,6 +369,25 @@ def plot_trajectories(
 
     Returns:
         The matplotlib figure.
+
+    References:
+        * Lecture "Deep Learning: Basic Training": steps of gradient descent on
+          :math:`10\theta_1^2 + 0.5\theta_2^2` with a fixed and an adaptive
+          learning rate.
+        * Lecture "Learning and Adaptivity" (Neural Networks II): "Behavior in
+          a Long Valley", "Behavior around a Saddle Point".
+
+    Example:
+        >>> from keras_adaptive import optimizers, plotting
+        >>> saddle = plotting.get_surface("saddle")
+        >>> paths = {name: plotting.trace_optimizer(cls(0.05), saddle, steps=20)
+        ...          for name, cls in [("SGD", optimizers.SGD),
+        ...                            ("RMSprop", optimizers.RMSprop)]}
+        >>> figure = plotting.plot_trajectories(saddle, paths)
+        >>> [line.get_label() for line in figure.axes[0].lines][::2][:2]
+        ['SGD', 'RMSprop']
+        >>> import matplotlib.pyplot as plt
+        >>> plt.close(figure)
     """
     plt = _pyplot()
     fig, ax = _figure_and_axes(plt, ax, figsize=(7.0, 5.5))
@@ -285,11 +416,39 @@ def animate_trajectories(
     max_frames: int = 60,
     dpi: int = 72,
 ) -> bool:
-    """Write an animated GIF of the paths growing step by step.
+    r"""Write an animated GIF of the paths growing step by step.
 
     At most ``max_frames`` frames are drawn (longer paths advance several
-    steps per frame). Returns ``False`` (and writes nothing) when Pillow is
-    not installed.
+    steps per frame).
+
+    Args:
+        surface: the 2-D function.
+        trajectories: maps a label to an array of shape ``(k, 2)``.
+        path: the GIF file to write.
+        title: axes title; defaults to the surface's.
+        fps: frames per second.
+        max_frames: the most frames drawn.
+        dpi: resolution of the frames.
+
+    Returns:
+        ``True``, or ``False`` (and nothing written) when Pillow is not
+        installed.
+
+    References:
+        * Lecture "Deep Learning: Basic Training": steps of gradient descent on
+          :math:`10\theta_1^2 + 0.5\theta_2^2` with a fixed and an adaptive
+          learning rate.
+        * Lecture "Learning and Adaptivity" (Neural Networks II): "Behavior in
+          a Long Valley", "Behavior around a Saddle Point".
+
+    Example:
+        >>> import os, tempfile
+        >>> from keras_adaptive import optimizers, plotting
+        >>> valley = plotting.get_surface("quadratic")
+        >>> path = plotting.trace_optimizer(optimizers.Adam(0.1), valley, steps=10)
+        >>> gif = os.path.join(tempfile.mkdtemp(), "adam.gif")
+        >>> plotting.animate_trajectories(valley, {"Adam": path}, gif, max_frames=3)
+        True
     """
     try:
         import PIL  # noqa: F401

@@ -255,7 +255,7 @@ class Adamax(_FirstMomentOptimizer):
         >>> from keras_adaptive.optimizers import Adamax
         >>> w = keras.Variable([1.0])
         >>> optimizer = Adamax()
-        >>> _ = optimizer.apply_gradients([(keras.ops.ones_like(w), w)])
+        >>> _ = optimizer.apply_gradients([(keras.ops.ones(w.shape), w)])
         >>> print(w.numpy().round(4))
         [0.998]
     """
@@ -360,7 +360,7 @@ class Nadam(_FirstMomentOptimizer):
     >>> w = keras.Variable([1.0])
     >>> optimizer = Nadam(learning_rate=0.01)
     >>> for _ in range(3):
-    ...     _ = optimizer.apply_gradients([(keras.ops.ones_like(w), w)])
+    ...     _ = optimizer.apply_gradients([(keras.ops.ones(w.shape), w)])
     >>> print(w.numpy().round(4))
     [0.9657]
     """

@@ -108,7 +108,7 @@ class DeltaBarDelta(Optimizer):
         >>> w = keras.Variable([1.0])
         >>> optimizer = DeltaBarDelta(learning_rate=0.01)
         >>> for _ in range(3):
-        ...     _ = optimizer.apply_gradients([(keras.ops.ones_like(w), w)])
+        ...     _ = optimizer.apply_gradients([(keras.ops.ones(w.shape), w)])
         >>> print(w.numpy().round(4))
         [0.9685]
 

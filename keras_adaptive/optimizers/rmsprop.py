@@ -68,7 +68,7 @@ class RMSprop(Optimizer):
         >>> from keras_adaptive.optimizers import RMSprop
         >>> w = keras.Variable([1.0])
         >>> optimizer = RMSprop(learning_rate=0.01)
-        >>> _ = optimizer.apply_gradients([(keras.ops.ones_like(w), w)])
+        >>> _ = optimizer.apply_gradients([(keras.ops.ones(w.shape), w)])
         >>> print(w.numpy().round(4))
         [0.9684]
     """

@@ -91,7 +91,7 @@ class SGD(Optimizer):
         >>> w = keras.Variable([1.0, -2.0])
         >>> optimizer = SGD(learning_rate=0.1, momentum=0.9)
         >>> for _ in range(2):
-        ...     _ = optimizer.apply_gradients([(keras.ops.ones_like(w), w)])
+        ...     _ = optimizer.apply_gradients([(keras.ops.ones(w.shape), w)])
         >>> print(w.numpy().round(4))
         [ 0.71 -2.29]
 
@@ -225,7 +225,7 @@ class Momentum(_PresetSGD):
         >>> ramp = schedules.MomentumRamp(0.5, 0.99, ramp_steps=2000)
         >>> optimizer = optimizers.Momentum(learning_rate=0.01, momentum=ramp)
         >>> w = keras.Variable([1.0])
-        >>> _ = optimizer.apply_gradients([(keras.ops.ones_like(w), w)])
+        >>> _ = optimizer.apply_gradients([(keras.ops.ones(w.shape), w)])
         >>> print(w.numpy().round(4))
         [0.99]
     """
@@ -265,7 +265,7 @@ class Nesterov(_PresetSGD):
         >>> from keras_adaptive.optimizers import Nesterov
         >>> w = keras.Variable([1.0])
         >>> optimizer = Nesterov(learning_rate=0.1)
-        >>> _ = optimizer.apply_gradients([(keras.ops.ones_like(w), w)])
+        >>> _ = optimizer.apply_gradients([(keras.ops.ones(w.shape), w)])
         >>> print(w.numpy().round(4))
         [0.81]
     """
