@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -136,12 +137,15 @@ def _next_block_is_indented(lines, i) -> bool:
     )
 
 
+_CODE_SPAN = re.compile(r"(``.+?``|:\w+:`[^`]*`|`[^`]*`)")
+
+
 def _escape_bars(line: str) -> str:
-    """Escapes | outside `...` spans and :role:`...` spans."""
-    parts = line.split("`")
+    """Escapes | outside inline literals, roles and interpreted text."""
+    parts = _CODE_SPAN.split(line)
     for k in range(0, len(parts), 2):
         parts[k] = parts[k].replace("|", "\\|")
-    return "`".join(parts)
+    return "".join(parts)
 
 
 def setup(app):
