@@ -99,19 +99,25 @@ def _plain_text_docstrings(app, what, name, obj, options, lines):
     Some docstrings write formulas as an indented block after a paragraph
     ending in a colon, and absolute values as |x|. In reStructuredText the
     first is a block quote whose lines run together, the second a
-    substitution. Such a block becomes a literal block (the colon doubled),
-    and a bar outside code, math and literal blocks is escaped. Docstrings
-    with ``.. math::`` blocks and roles are left as they are.
+    substitution. Such a block becomes a plain-text code block, and a bar
+    outside code, math and literal blocks is escaped. Docstrings with
+    ``.. math::`` blocks and roles are left as they are.
     """
+    result = []
     protected_indent = None  # indent of the line that opened a literal block
     for i, line in enumerate(lines):
         stripped = line.strip()
         if protected_indent is not None:
             if not stripped or _indent(line) > protected_indent:
+                result.append(line)
                 continue
             protected_indent = None
         if stripped.startswith(">>>"):
+            result.append(line)
             continue
+        if "|" in line and not stripped.startswith(".."):
+            line = _escape_bars(line)
+        result.append(line)
         if stripped.endswith("::"):
             protected_indent = _indent(line)
         elif (
@@ -119,10 +125,9 @@ def _plain_text_docstrings(app, what, name, obj, options, lines):
             and not stripped.startswith((":", ".."))
             and _next_block_is_indented(lines, i)
         ):
-            lines[i] = line + ":"
+            result += ["", " " * _indent(line) + ".. code-block:: text"]
             protected_indent = _indent(line)
-        if "|" in line and not stripped.startswith(".."):
-            lines[i] = _escape_bars(lines[i])
+    lines[:] = result
 
 
 def _next_block_is_indented(lines, i) -> bool:
