@@ -170,8 +170,10 @@ def scipy_regression_optimum(path):
     x, y = mnist(path, 5000)
     start = [np.zeros((784, 10)), np.zeros(10)]
     objective = Flat(regression_loss, start, x.astype(np.float64), y)
-    result = scipy_lbfgs(objective, maxiter=5000, maxfun=10000, ftol=1e-15, gtol=1e-9)
-    assert np.max(np.abs(result.jac)) < 1e-6, result.message
+    # The L2 term makes the Hessian >= 2e-3 I, so max |g_i| <= 1e-7 bounds the
+    # gap to the optimum by |g|^2 / 4e-3 < 3e-8, 1e-7 of the loss.
+    result = scipy_lbfgs(objective, maxiter=5000, maxfun=10000, ftol=0.0, gtol=1e-7)
+    assert np.max(np.abs(result.jac)) <= 1e-7, result.message
     return result.fun
 
 
@@ -284,9 +286,21 @@ def test_nonconvex_lbfgs_needs_at_most_1_3_times_the_scipy_evaluations(
 # The divergent fixed-step case
 
 
+#: Initial weights (NumPy seed of `mlp`) for which the fixed-step `LBFGS`
+#: optimizer, measured on each backend, blows up within 100 full-batch steps
+#: on the first 2,000 images. It first converges to a loss near 1e-9, where
+#: the curvature pairs are float32 rounding noise, then takes a huge step
+#: (after 70 to 98 steps). Which initialisations do so depends on the
+#: backend's rounding: of seeds 0-69 on JAX, 13 blew up; seed 18 does on
+#: TensorFlow and PyTorch but not on JAX, seed 47 on JAX and PyTorch but
+#: not on TensorFlow.
+DIVERGENT_SEED = {"tensorflow": 18, "torch": 18, "jax": 47}
+
+
 def test_converges_where_the_fixed_step_lbfgs_optimizer_diverges(mnist_npz, capsys):
     x, y = mnist(mnist_npz, 2000)
-    fixed = mlp(seed=DIVERGENT_SEED)
+    seed = DIVERGENT_SEED[BACKEND]
+    fixed = mlp(seed)
     fixed.compile(
         optimizer=ka.LBFGS(learning_rate=0.5),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -294,7 +308,7 @@ def test_converges_where_the_fixed_step_lbfgs_optimizer_diverges(mnist_npz, caps
     fixed.fit(x, y, batch_size=len(x), epochs=100, shuffle=False, verbose=0)
     fixed_loss, _ = mlp_loss(weights64(fixed), x.astype(np.float64), y)
 
-    model = mlp(seed=DIVERGENT_SEED)
+    model = mlp(seed)
     compile_model(model)
     history = ka.minimize(model, x, y, max_iterations=100)
 
@@ -302,15 +316,12 @@ def test_converges_where_the_fixed_step_lbfgs_optimizer_diverges(mnist_npz, caps
     ours, _ = mlp_loss(weights64(model), x.astype(np.float64), y)
     with capsys.disabled():
         print(
-            f"\nfirst 2,000 images, 100 iterations: fixed-step LBFGS(0.5) "
-            f"{fixed_loss:.4g}, minimize {ours:.4g} ({len(history.epoch)} "
-            f"iterations, stop {history.stop_reason})"
+            f"\nfirst 2,000 images, seed {seed}, 100 iterations: fixed-step "
+            f"LBFGS(0.5) {fixed_loss:.4g}, minimize {ours:.4g} "
+            f"({len(history.epoch)} iterations, stop {history.stop_reason})"
         )
     assert not fixed_loss < 2.3  # diverged (ln 10 = 2.30 at the start), or NaN
     assert ours < 1e-3
-
-
-DIVERGENT_SEED = 0
 
 
 # ---------------------------------------------------------------------------
