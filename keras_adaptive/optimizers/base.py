@@ -249,6 +249,27 @@ class Optimizer(keras.optimizers.Optimizer):
         }
         return cls(**config)
 
+    def load_own_variables(self, store) -> None:
+        """Loads every saved variable, the scale of a scaled schedule included.
+
+        A learning-rate policy of `keras_adaptive.callbacks` that scales a
+        schedule adds a scale variable to the optimizer. A reloaded optimizer
+        has the `ScaledLearningRate` with the scale as a float: the variable
+        is created again, at its saved position, before Keras loads the
+        variables (Keras skips them all when their number differs).
+        """
+        from keras_adaptive.schedules import ScaledLearningRate, add_scale_variable
+
+        rate = self._learning_rate
+        if (
+            self.built
+            and isinstance(rate, ScaledLearningRate)
+            and not isinstance(rate.scale, keras.Variable)
+            and len(store.keys()) == len(self.variables) + 1
+        ):
+            rate.scale = add_scale_variable(self, float(rate.scale), rate.scale_index)
+        super().load_own_variables(store)
+
 
 def serialize_hyperparameter(value: Hyperparameter):
     """A config entry for a float-or-schedule hyperparameter."""
