@@ -819,7 +819,7 @@ class _Run:
         slope = _dot(point.g, direction)
         if slope >= 0.0:  # not a descent direction: restart
             direction, slope = -point.g, -_dot(point.g, point.g)
-        return direction, alpha_old * slope_old / slope
+        return direction, min(alpha_old * slope_old / slope, _ALPHA_MAX)
 
     def _remember(self, point: _Point, new_point: _Point) -> None:
         s = new_point.w - point.w
