@@ -1,10 +1,12 @@
 """Shared test configuration.
 
 The suite runs once per Keras backend: ``KERAS_BACKEND=tensorflow`` and
-``KERAS_BACKEND=jax`` (see the README's test command). Tests marked
+``KERAS_BACKEND=jax`` and ``KERAS_BACKEND=torch`` (see the README's test
+command). Tests marked
 ``tensorflow_only`` exercise TensorFlow-specific objects (``IndexedSlices``,
 ``tf.function(jit_compile=True)``, ``tf.data``) and are skipped, with that
-reason, on the other backend.
+reason, on the other backends. Under TensorFlow the CPU is split into two
+logical devices for the ``MirroredStrategy`` tests.
 """
 
 import os
@@ -19,20 +21,36 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 MNIST_NPZ = REPO_ROOT.parent / "shared" / "data" / "mnist-subset.npz"
 BACKEND = keras.backend.backend()
 
+if BACKEND == "tensorflow":
+    # Two logical CPU devices for the MirroredStrategy tests; they must be
+    # configured before TensorFlow first uses a device.
+    import tensorflow as tf
+
+    _cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        _cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+    )
+
 
 def pytest_report_header(config):
     return f"keras {keras.__version__}, backend {BACKEND}"
 
 
 def pytest_collection_modifyitems(config, items):
-    if BACKEND == "tensorflow":
-        return
-    skip = pytest.mark.skip(
-        reason=f"needs the TensorFlow backend; this run uses {BACKEND}"
-    )
+    skips = {}
+    if BACKEND != "tensorflow":
+        skips["tensorflow_only"] = pytest.mark.skip(
+            reason=f"needs the TensorFlow backend; this run uses {BACKEND}"
+        )
+    if BACKEND == "torch":
+        skips["compiled"] = pytest.mark.skip(
+            reason="counts traces of a compiled step; the PyTorch backend runs "
+            "eagerly here (jit_compile=True recompiles and falls back to eager)"
+        )
     for item in items:
-        if "tensorflow_only" in item.keywords:
-            item.add_marker(skip)
+        for marker, skip in skips.items():
+            if marker in item.keywords:
+                item.add_marker(skip)
 
 
 @pytest.fixture

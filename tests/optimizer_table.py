@@ -19,6 +19,8 @@ class Row:
     kwargs: dict = field(default_factory=dict)
     # Trains only on full batches (sign-based and quasi-Newton methods).
     full_batch: bool = False
+    # Hyperparameters that may be a schedule of the iteration count.
+    schedulable: tuple = ()
 
     @property
     def id(self) -> str:
@@ -29,16 +31,20 @@ class Row:
 
 
 ROWS = [
-    Row(optimizers.SGD, {"learning_rate": 0.1}),
-    Row(optimizers.Momentum, {"learning_rate": 0.05}),
-    Row(optimizers.Nesterov, {"learning_rate": 0.05}),
+    Row(optimizers.SGD, schedulable=("momentum",), kwargs={"learning_rate": 0.1}),
+    Row(optimizers.Momentum, schedulable=("momentum",), kwargs={"learning_rate": 0.05}),
+    Row(optimizers.Nesterov, schedulable=("momentum",), kwargs={"learning_rate": 0.05}),
     Row(optimizers.Adagrad, {"learning_rate": 0.1}),
     Row(optimizers.RMSprop, {"learning_rate": 0.01}),
     Row(optimizers.Adadelta, {"learning_rate": 1.0}),
-    Row(optimizers.Adam, {"learning_rate": 0.01}),
-    Row(optimizers.Adamax, {"learning_rate": 0.02}),
-    Row(optimizers.Nadam, {"learning_rate": 0.01}),
-    Row(optimizers.DeltaBarDelta, {"learning_rate": 0.05}),
+    Row(optimizers.Adam, schedulable=("beta_1",), kwargs={"learning_rate": 0.01}),
+    Row(optimizers.Adamax, schedulable=("beta_1",), kwargs={"learning_rate": 0.02}),
+    Row(optimizers.Nadam, schedulable=("beta_1",), kwargs={"learning_rate": 0.01}),
+    Row(
+        optimizers.DeltaBarDelta,
+        schedulable=("momentum",),
+        kwargs={"learning_rate": 0.05},
+    ),
     Row(optimizers.Rprop, {"learning_rate": 0.01}, full_batch=True),
     Row(optimizers.LBFGS, {"learning_rate": 1.0}, full_batch=True),
 ]

@@ -14,7 +14,11 @@ the package needs:
 * optimizer state ("slots") optionally stored in a lower precision
   (`state_dtype`), always computed in at least float32;
 * sparse gradients (`tf.IndexedSlices`) summed into a dense gradient first, so
-  that duplicate indices count exactly as the dense gradient counts them.
+  that duplicate indices count exactly as the dense gradient counts them;
+* optionally, steps with a non-finite gradient skipped (`skip_nonfinite`).
+
+Backend-specific code (TensorFlow's eager building, densification and
+`tf.distribute` handling) lives in `keras_adaptive.optimizers._backend`.
 
 Everything else (learning-rate schedules, `weight_decay`, clipping, EMA, loss
 scaling, gradient accumulation) is Keras's own base class, unchanged.
@@ -29,6 +33,8 @@ from typing import Any
 import keras
 from keras import ops
 from keras.optimizers.schedules import LearningRateSchedule
+
+from keras_adaptive.optimizers import _backend
 
 #: Keyword arguments handled by Keras's base optimizer.
 KERAS_OPTIONS = (
@@ -136,6 +142,13 @@ class Optimizer(keras.optimizers.Optimizer):
             variable's own dtype), `"float32"`, `"bfloat16"` or `"float16"`.
             Updates are always computed in at least float32; a low-precision
             state halves the bytes each step reads and writes.
+        skip_nonfinite: skip every step in which any gradient element is NaN
+            or infinite: the weights, the optimizer's state (slots, EMA,
+            accumulators) and `iterations` stay as they were, as
+            `keras.optimizers.LossScaleOptimizer` skips such steps, and
+            `skipped_steps` counts them. Decided inside the compiled step
+            (no host round trip). Off by default, as in Keras, where one NaN
+            gradient element poisons its weight for good.
         **kwargs: the options of Keras's base optimizer: `name`,
             `weight_decay`, `clipnorm`, `clipvalue`, `global_clipnorm`,
             `use_ema`, `ema_momentum`, `ema_overwrite_frequency`,
@@ -147,6 +160,7 @@ class Optimizer(keras.optimizers.Optimizer):
         learning_rate: LearningRate,
         l2: float | None = None,
         state_dtype: str | None = None,
+        skip_nonfinite: bool = False,
         **kwargs: Any,
     ):
         owner = type(self).__name__
@@ -172,9 +186,15 @@ class Optimizer(keras.optimizers.Optimizer):
                 f"{owner}: `state_dtype` must be None or one of {STATE_DTYPES}; "
                 f"received state_dtype={state_dtype!r}."
             )
+        if not isinstance(skip_nonfinite, bool):
+            raise ValueError(
+                f"{owner}: `skip_nonfinite` must be True or False; received "
+                f"skip_nonfinite={skip_nonfinite!r}."
+            )
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.l2 = l2
         self.state_dtype = state_dtype
+        self.skip_nonfinite = skip_nonfinite
 
     def _check(self, name: str, value: Any, low: float, high: float = math.inf, **kw):
         return check_range(type(self).__name__, name, value, low, high, **kw)
@@ -204,20 +224,39 @@ class Optimizer(keras.optimizers.Optimizer):
             value = value(self.iterations + offset)
         return ops.cast(value, dtype)
 
-    def apply(self, grads, trainable_variables=None):
-        if keras.backend.backend() == "tensorflow":
-            if trainable_variables is not None:
-                trainable_variables = list(trainable_variables)
-                if not self.built:
-                    _build_outside_trace(self, trainable_variables)
-            variables = (
-                self._trainable_variables
-                if trainable_variables is None
-                else trainable_variables
+    def build(self, variables):
+        super().build(variables)
+        if self.skip_nonfinite:
+            self._skipped_steps = self.add_variable(
+                (),
+                initializer="zeros",
+                dtype="int32",
+                aggregation="only_first_replica",
+                name="skipped_steps",
             )
-            if variables:
-                grads = [_densify(g, v) for g, v in zip(grads, variables, strict=True)]
-        return super().apply(grads, trainable_variables)
+
+    @property
+    def skipped_steps(self):
+        """Steps skipped for a non-finite gradient (with `skip_nonfinite`).
+
+        A scalar int32 variable, saved with the optimizer; `None` without
+        `skip_nonfinite`.
+        """
+        return getattr(self, "_skipped_steps", None)
+
+    def apply(self, grads, trainable_variables=None):
+        grads, trainable_variables = _backend.prepare_apply(
+            self, grads, trainable_variables
+        )
+        if not self.skip_nonfinite or not grads:
+            return super().apply(grads, trainable_variables)
+        if not self.built:
+            # Builds here, not inside the guarded step.
+            with keras.name_scope(self.name, caller=self):
+                self.build(list(trainable_variables))
+        _backend.apply_if_finite(
+            self, super().apply, grads, trainable_variables, self._skipped_steps
+        )
 
     def coupled_gradients(self, grads, variables) -> list:
         """The gradients with the coupled L2 term: g + l2 * w (if l2 is set)."""
@@ -229,12 +268,33 @@ class Optimizer(keras.optimizers.Optimizer):
         ]
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        grads = self.coupled_gradients(grads, trainable_variables)
+        # On TensorFlow, Keras's override all-reduces the gradients over the
+        # replicas and then calls `_distributed_tf_update_step` (below), where
+        # the L2 term is added once to the summed gradient.
+        if not _backend.is_tensorflow():
+            grads = self.coupled_gradients(grads, trainable_variables)
         super()._backend_update_step(grads, trainable_variables, learning_rate)
+
+    def _apply_weight_decay(self, variables):
+        if self.weight_decay is not None and _backend.is_torch():
+            _backend.torch_apply_weight_decay(self, variables)
+            return
+        super()._apply_weight_decay(variables)
+
+    def _distributed_tf_update_step(self, distribution, grads_and_vars, learning_rate):
+        _backend.distributed_update_step(
+            self, distribution, grads_and_vars, learning_rate
+        )
 
     def get_config(self) -> dict:
         config = super().get_config()
-        config.update({"l2": self.l2, "state_dtype": self.state_dtype})
+        config.update(
+            {
+                "l2": self.l2,
+                "state_dtype": self.state_dtype,
+                "skip_nonfinite": self.skip_nonfinite,
+            }
+        )
         return config
 
     @classmethod
@@ -276,41 +336,6 @@ def serialize_hyperparameter(value: Hyperparameter):
     if isinstance(value, LearningRateSchedule):
         return keras.optimizers.schedules.serialize(value)
     return value
-
-
-def _build_outside_trace(optimizer, variables) -> None:
-    """Creates the optimizer's variables eagerly, even inside a `tf.function`.
-
-    Keras's TensorFlow trainer builds the optimizer during the first trace of
-    the train function; `tf.function` then traces the function a second time,
-    because variables were created in the first. Building under
-    `tf.init_scope()`, with `tf.Variable`'s `experimental_enable_variable_lifting`
-    turned off so that `tf.function` does not capture the new variables,
-    creates ordinary eager variables: the train function is traced once.
-    """
-    import tensorflow as tf
-
-    def eager_variable(next_creator, **kwargs):
-        kwargs["experimental_enable_variable_lifting"] = False
-        return next_creator(**kwargs)
-
-    with (
-        tf.init_scope(),
-        tf.variable_creator_scope(eager_variable),
-        keras.name_scope(optimizer.name, caller=optimizer),
-    ):
-        optimizer.build(variables)
-
-
-def _densify(gradient, variable):
-    """Sums a `tf.IndexedSlices` gradient into the dense gradient it stands for."""
-    import tensorflow as tf
-
-    if not isinstance(gradient, tf.IndexedSlices):
-        return gradient
-    return tf.math.unsorted_segment_sum(
-        gradient.values, gradient.indices, num_segments=variable.shape[0]
-    )
 
 
 def _check_keras_options(owner: str, options: dict) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_adaptive.optimizers import _backend
 from keras_adaptive.optimizers.base import (
     LearningRate,
     Optimizer,
@@ -83,8 +84,10 @@ class LBFGS(Optimizer):
     `keras.ops` only and unrolled over the static m, so it compiles with XLA
     on TensorFlow and JAX. Variables without a gradient in a step are not
     moved (their part of g and of the step is zero). Under a multi-replica
-    `tf.distribute` strategy the gradients are not all-reduced: train on one
-    device.
+    `tf.distribute` strategy `build` raises a `ValueError` (the replicas
+    would each update the memory from their own gradient); under JAX's
+    `keras.distribution.DataParallel` the gradient is global and the step is
+    that of one device.
 
     Args:
         learning_rate: eta, the step length along the quasi-Newton direction;
@@ -112,6 +115,17 @@ class LBFGS(Optimizer):
     def build(self, variables):
         if self.built:
             return
+        replicas = _backend.replicas_in_sync(self)
+        if replicas > 1:
+            raise ValueError(
+                f"{type(self).__name__} cannot run under a tf.distribute "
+                f"strategy with {replicas} replicas: its step couples all "
+                "weights through one curvature memory, which the replicas "
+                "would update from their own gradients and let drift apart. "
+                "Train it on one device (outside `strategy.scope()`), or with "
+                "`keras.distribution.DataParallel` on the JAX backend, where "
+                "the gradient is global."
+            )
         super().build(variables)
         self._sizes = [math.prod(variable.shape) for variable in variables]
         self._compute_dtype = keras.backend.result_type(
