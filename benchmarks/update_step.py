@@ -167,7 +167,11 @@ def make_stepper(
         return _tensorflow_stepper(optimizer, variables, gradients)
     if backend == "jax":
         return _jax_stepper(optimizer, variables, gradients)
-    raise RuntimeError(f"Backend {backend!r} is not benchmarked (tensorflow, jax).")
+    if backend == "torch":
+        return _torch_stepper(optimizer, variables, gradients)
+    raise RuntimeError(
+        f"Backend {backend!r} is not benchmarked (tensorflow, jax, torch)."
+    )
 
 
 def _tensorflow_stepper(optimizer, variables, gradients):
@@ -214,6 +218,22 @@ def _jax_stepper(optimizer, variables, gradients):
                 state["optimizer"], grads, state["trainable"]
             )
         jax.block_until_ready(state["trainable"])
+
+    return run
+
+
+def _torch_stepper(optimizer, variables, gradients):
+    """Eager steps (Keras's PyTorch optimizers are not compiled by `fit`)."""
+    import torch
+
+    grads = [keras.ops.convert_to_tensor(g) for g in gradients]
+
+    def run(n: int) -> None:
+        with torch.no_grad():
+            for _ in range(n):
+                optimizer.apply(grads, variables)
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
 
     return run
 

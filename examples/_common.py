@@ -182,9 +182,19 @@ def check_args(args: argparse.Namespace) -> None:
         )
 
 
+def list_devices() -> list[str]:
+    """The backend's devices (`keras.distribution` does not cover PyTorch)."""
+    if keras.backend.backend() == "torch":
+        import torch
+
+        count = torch.cuda.device_count()
+        return [f"cuda:{i}" for i in range(count)] + ["cpu:0"]
+    return keras.distribution.list_devices()
+
+
 def describe_device() -> str:
     """One line naming the backend and the device the scripts will use."""
-    devices = keras.distribution.list_devices()
+    devices = list_devices()
     gpus = [d for d in devices if d.lower().startswith(("gpu", "cuda"))]
     used = gpus[0] if gpus else devices[0] if devices else "cpu"
     kind = "GPU" if gpus else "CPU (no GPU visible)"
@@ -196,9 +206,7 @@ def describe_device() -> str:
 
 def gpu_visible() -> bool:
     """Whether the backend sees a GPU."""
-    return any(
-        d.lower().startswith(("gpu", "cuda")) for d in keras.distribution.list_devices()
-    )
+    return any(d.lower().startswith(("gpu", "cuda")) for d in list_devices())
 
 
 def setup(args: argparse.Namespace) -> None:

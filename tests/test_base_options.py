@@ -34,7 +34,7 @@ def run(optimizer, gradients, initial, before_step=None):
     for step in gradients:
         if before_step is not None:
             before_step(optimizer, variables)
-        optimizer.apply(step, variables)
+        optimizer.apply([keras.ops.convert_to_tensor(g) for g in step], variables)
         trajectory.append(numpy_values(variables))
     return variables, trajectory
 

@@ -22,7 +22,7 @@ STEPS = 20
 def run(optimizer, initial, gradients):
     variables = [keras.Variable(w) for w in initial]
     for step in gradients:
-        optimizer.apply(step, variables)
+        optimizer.apply([keras.ops.convert_to_tensor(g) for g in step], variables)
     return numpy_values(variables)
 
 

@@ -1,8 +1,9 @@
 """XLA: the compiled train step gives the same weights as the uncompiled one,
 and is traced once per fit, also with schedules for the rate and momentum.
 
-Runs on whichever backend the suite runs on (TensorFlow: `tf.function` with
-`jit_compile=True`; JAX: `jax.jit`).
+Runs on TensorFlow (`tf.function` with `jit_compile=True`) and JAX
+(`jax.jit`); the PyTorch backend runs these steps eagerly, which the rest of
+the suite covers.
 """
 
 import keras
@@ -12,6 +13,8 @@ from models import batch_size, dense_model, regression_data
 from optimizer_table import ROW_IDS, ROWS
 
 from keras_adaptive.schedules import MomentumRamp
+
+pytestmark = pytest.mark.compiled
 
 EPOCHS = 3
 
