@@ -137,9 +137,17 @@ def test_config_round_trip():
 
 
 # ---------------------------------------------------------------------------
-# Real training, jit-compiled, on the current backend.
+# Real training on the current backend, jit-compiled (eager on PyTorch).
 
 TRACES = []
+# The PyTorch backend runs eagerly (its jit_compile is torch.compile, which
+# recompiles); the trace count is checked where the step is compiled.
+JIT = keras.backend.backend() != "torch"
+
+
+def assert_traced_once():
+    if JIT:
+        assert len(TRACES) == 1
 
 
 class CountingSequential(keras.Sequential):
@@ -211,7 +219,7 @@ def test_end_to_end_revert_restores_weights_and_slots(kind, rate):
     model = CountingSequential(
         [keras.Input((3,)), keras.layers.Dense(2), keras.layers.Dense(1)]
     )
-    model.compile(make_optimizer(kind, rate), "mse", jit_compile=True)
+    model.compile(make_optimizer(kind, rate), "mse", jit_compile=JIT)
     before = Snapshot(losses=[1.0, 0.9, 2.0, 0.8])
     after = Snapshot()
     history = model.fit(
@@ -223,7 +231,7 @@ def test_end_to_end_revert_restores_weights_and_slots(kind, rate):
         verbose=0,
         callbacks=[before, BoldDriver(), after],
     )
-    assert len(TRACES) == 1
+    assert_traced_once()
     weights_1, slots_1 = before.states[1]
     weights_2, slots_2 = after.states[2]
     assert not np.allclose(before.states[2][0][0], weights_1[0])  # epoch 2 moved
@@ -279,7 +287,7 @@ def test_end_to_end_batch_windows_match_a_float64_simulation():
             keras.layers.Dense(1, kernel_initializer=keras.initializers.Constant(0.2)),
         ]
     )
-    model.compile(keras.optimizers.SGD(0.35), "mse", jit_compile=True)
+    model.compile(keras.optimizers.SGD(0.35), "mse", jit_compile=JIT)
     callback = BoldDriver(update_freq=3, increase=1.2, decrease=0.5, probe_data=(X, Y))
     model.fit(
         X, Y, batch_size=2, epochs=3, shuffle=False, verbose=0, callbacks=[callback]
@@ -307,7 +315,7 @@ def test_resume_with_backup_and_restore_makes_the_same_decisions(tmp_path):
         model = keras.Sequential(
             [keras.Input((3,)), keras.layers.Dense(4, "tanh"), keras.layers.Dense(1)]
         )
-        model.compile(keras.optimizers.Adam(0.05), "mse", jit_compile=True)
+        model.compile(keras.optimizers.Adam(0.05), "mse", jit_compile=JIT)
         callbacks = [
             Snapshot(losses=[1.0, 0.9, 2.0, 0.95, 0.85, 1.5, 0.8, 0.7]),
             BoldDriver(),

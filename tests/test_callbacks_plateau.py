@@ -241,9 +241,17 @@ def test_config_round_trip():
 
 
 # ---------------------------------------------------------------------------
-# Real training, jit-compiled, on the current backend.
+# Real training on the current backend, jit-compiled (eager on PyTorch).
 
 TRACES = []
+# The PyTorch backend runs eagerly (its jit_compile is torch.compile, which
+# recompiles); the trace count is checked where the step is compiled.
+JIT = keras.backend.backend() != "torch"
+
+
+def assert_traced_once():
+    if JIT:
+        assert len(TRACES) == 1
 
 
 class CountingSequential(keras.Sequential):
@@ -293,7 +301,7 @@ def linear_model(optimizer):
             keras.layers.Dense(1, kernel_initializer=keras.initializers.Constant(0.1)),
         ]
     )
-    model.compile(optimizer, "mse", jit_compile=True)
+    model.compile(optimizer, "mse", jit_compile=JIT)
     return model
 
 
@@ -344,7 +352,7 @@ def test_end_to_end_effective_rate_without_retracing(kind, rate):
     base = decay(np.arange(6)) if rate == "schedule" else np.full(6, 0.1)
     expected = simulate(base * scale)
     assert len(history.history["loss"]) == 6
-    assert len(TRACES) == 1
+    assert_traced_once()
     for epoch, (w, b) in enumerate(expected):
         np.testing.assert_allclose(script.weights[epoch][0], w, rtol=2e-5, atol=1e-6)
         np.testing.assert_allclose(script.weights[epoch][1], b, rtol=2e-5, atol=1e-6)
@@ -360,7 +368,7 @@ def test_end_to_end_effective_rate_without_retracing(kind, rate):
     model.fit(
         X, Y, batch_size=16, epochs=1, verbose=0, callbacks=[Script(values), callback]
     )
-    assert len(TRACES) == 1
+    assert_traced_once()
 
 
 def test_end_to_end_adam_of_this_package_converges_with_reductions():
@@ -374,7 +382,7 @@ def test_end_to_end_adam_of_this_package_converges_with_reductions():
     history = model.fit(X, Y, batch_size=4, epochs=60, verbose=0, callbacks=[callback])
     rates = np.asarray(history.history["learning_rate"])
     assert callback.reductions == 2
-    assert len(TRACES) == 1
+    assert_traced_once()
     assert set(np.round(rates / 0.05, 6)) == {1.0, 0.1, 0.01}
     assert history.history["loss"][-1] < 0.05 * history.history["loss"][0]
 
@@ -412,7 +420,7 @@ def test_resume_with_backup_and_restore_makes_the_same_decisions(tmp_path, rate)
         model = keras.Sequential(
             [keras.Input((3,)), keras.layers.Dense(4, "tanh"), keras.layers.Dense(1)]
         )
-        model.compile(keras.optimizers.Adam(learning_rate()), "mse", jit_compile=True)
+        model.compile(keras.optimizers.Adam(learning_rate()), "mse", jit_compile=JIT)
         rates = Rates()
 
         def callbacks(extra):
@@ -445,7 +453,7 @@ def test_resume_with_backup_and_restore_makes_the_same_decisions(tmp_path, rate)
                 ]
             )
             model.compile(
-                keras.optimizers.Adam(learning_rate()), "mse", jit_compile=True
+                keras.optimizers.Adam(learning_rate()), "mse", jit_compile=JIT
             )
         history = model.fit(
             X,
@@ -475,8 +483,10 @@ def test_resume_with_backup_and_restore_makes_the_same_decisions(tmp_path, rate)
 
 
 def test_csv_logger_records_the_scaled_rate_and_model_reloads(tmp_path):
+    import keras_adaptive.optimizers as ours
+
     schedule = keras.optimizers.schedules.ExponentialDecay(0.1, 4, 0.5)
-    model = linear_model(keras.optimizers.SGD(schedule))
+    model = linear_model(ours.SGD(schedule))
     csv_path = tmp_path / "log.csv"
     model.fit(
         X,
@@ -498,15 +508,17 @@ def test_csv_logger_records_the_scaled_rate_and_model_reloads(tmp_path):
     )
     path = tmp_path / "model.keras"
     model.save(path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         loaded = keras.models.load_model(
             path, custom_objects={"CountingSequential": CountingSequential}
         )
-    assert isinstance(loaded.optimizer._learning_rate, ScaledLearningRate)
-    np.testing.assert_allclose(
-        float(loaded.optimizer._learning_rate(8)), decay(8) * 1e-3, rtol=1e-5
-    )
+    assert [str(w.message) for w in caught] == []
+    rate = loaded.optimizer._learning_rate
+    assert isinstance(rate, ScaledLearningRate)
+    assert any(v is rate.scale for v in loaded.optimizer.variables)
+    assert int(loaded.optimizer.iterations) == 4
+    np.testing.assert_allclose(float(rate(8)), decay(8) * 1e-3, rtol=1e-5)
 
 
 def test_mixed_precision_loss_scale_optimizer_is_scaled():
@@ -523,7 +535,7 @@ def test_mixed_precision_loss_scale_optimizer_is_scaled():
         verbose=0,
         callbacks=[Script([1.0, 1.0, 1.0, 1.0]), CoolDownOnPlateau(patience=1)],
     )
-    assert len(TRACES) == 1
+    assert_traced_once()
     np.testing.assert_allclose(
         history.history["learning_rate"],
         decay(np.arange(1, 5)) * np.array([1.0, 1.0, 0.1, 0.01]),
@@ -553,7 +565,7 @@ def test_every_optimizer_of_this_package_takes_the_scaled_schedule(cls):
         verbose=0,
         callbacks=[Script([1.0, 1.0, 1.0]), CoolDownOnPlateau(patience=1)],
     )
-    assert len(TRACES) == 1
+    assert_traced_once()
     expected = 0.01 * 0.5 ** (np.arange(1, 4) / 4) * np.array([1.0, 1.0, 0.1])
     np.testing.assert_allclose(history.history["learning_rate"], expected, rtol=1e-5)
 

@@ -257,7 +257,7 @@ def resume_run(case, order, backup, interrupt_at):
     def model():
         keras.utils.set_random_seed(11)
         model = dense_model(seed=5)
-        model.compile(keras.optimizers.Adam(0.02), "mse", jit_compile=True)
+        model.compile(keras.optimizers.Adam(0.02), "mse", jit_compile=False)
         return model
 
     def fit(model, extra):
@@ -265,10 +265,11 @@ def resume_run(case, order, backup, interrupt_at):
         restore = keras.callbacks.BackupAndRestore(str(backup))
         pair = [policy, restore] if order == "policy_first" else [restore, policy]
         scripts = [] if script is None else [script]
+        validation = (X_VAL, Y_VAL) if case == "cooldown_val" else None
         history = model.fit(
             X,
             Y,
-            validation_data=(X_VAL, Y_VAL),
+            validation_data=validation,
             batch_size=4,
             epochs=9,
             shuffle=False,

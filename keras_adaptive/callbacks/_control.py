@@ -17,11 +17,24 @@ The wrapping happens in ``Callback.set_model``, which ``fit`` calls before the
 train function is first traced (and before any ``on_train_begin``, so before
 ``BackupAndRestore`` loads a checkpoint that includes the scale).
 
+The scale is created after the optimizer's other variables and its position
+is recorded in the ``ScaledLearningRate``; this package's optimizers create it
+again at that position when loaded, so ``keras.models.load_model`` restores
+every variable. Keras's own optimizers skip loading all their variables when
+the saved number differs and offer no hook to add one first, so a policy that
+wraps their schedule warns that ``load_model`` will not restore them.
+
 The callbacks' own state (best value, counters, best weights) lives in a
-:class:`_CallbackState` attached to the optimizer as an attribute. Keras's
-weight saving walks the optimizer's attributes, so ``model.save_weights`` and
+:class:`_CallbackState` attached to the optimizer as an attribute, not in
+optimizer variables (as optax keeps its plateau counters): Keras's weight
+saving walks the optimizer's attributes, so ``model.save_weights`` and
 therefore ``BackupAndRestore`` save and restore that state together with the
-weights, at the same moment.
+weights, at the same moment, while the optimizer's variable count, on which
+reloading depends, stays that of a plain optimizer (plus the scale). The
+decisions are host computations on Python floats, with no device round trip.
+:class:`LearningRatePolicy` explains how a decision survives a backup taken
+before it (a policy listed after ``BackupAndRestore``) and how a second
+controller of the same rate is detected.
 """
 
 from __future__ import annotations
