@@ -328,7 +328,10 @@ def test_converges_where_the_fixed_step_lbfgs_optimizer_diverges(mnist_npz, caps
 # The line search
 
 
-def test_every_step_satisfies_the_strong_wolfe_conditions():
+@pytest.mark.parametrize(("method", "c2"), [("lbfgs", 0.9), ("cg", 0.1), ("gd", 0.5)])
+def test_every_step_satisfies_the_strong_wolfe_conditions(method, c2):
+    """Checked in float64 NumPy on the weights the callback saw; near the
+    optimum, where float32 rounding decides, steps are not checked."""
     x, y = regression_data()
     x64 = x.astype(np.float64)
     saved = []
@@ -337,9 +340,11 @@ def test_every_step_satisfies_the_strong_wolfe_conditions():
     keep = keras.callbacks.LambdaCallback(
         on_epoch_end=lambda epoch, logs: saved.append(weights64(model))
     )
-    history = ka.minimize(model, x, y, max_iterations=15, gtol=0.0, callbacks=[keep])
+    history = ka.minimize(
+        model, x, y, method=method, c2=c2, max_iterations=15, gtol=0.0, callbacks=[keep]
+    )
     assert_monotone(history)
-    c1, c2 = 1e-4, 0.9
+    c1 = 1e-4
     checked = 0
     for before, after, alpha in zip(
         saved, saved[1:], history.history["step_length"], strict=False
@@ -355,7 +360,7 @@ def test_every_step_satisfies_the_strong_wolfe_conditions():
         if -slope0 < 1e-6:  # float32 rounding dominates near the optimum
             continue
         assert f1 <= f0 + c1 * alpha * slope0 + 1e-7
-        assert abs(g1 @ step / alpha) <= c2 * abs(slope0) + 1e-6
+        assert abs(g1 @ step / alpha) <= c2 * abs(slope0) * (1 + 1e-3) + 1e-7
         checked += 1
     assert checked >= 5
 
@@ -574,6 +579,20 @@ def test_csv_logger_writes_one_row_per_iteration(tmp_path):
         )
     evaluations = [int(float(row["evaluations"])) for row in rows]
     assert evaluations[0] >= 2 and np.all(np.diff(evaluations) >= 1)
+
+
+def test_tensorboard_logs_one_loss_per_iteration(tmp_path):
+    import tensorflow as tf  # TensorBoard's event files, on every backend
+
+    board = keras.callbacks.TensorBoard(log_dir=str(tmp_path))
+    _, _, _, history = small_problem(max_iterations=3, gtol=0.0, callbacks=[board])
+    losses = []
+    for path in sorted((tmp_path / "train").glob("events*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                if value.tag == "epoch_loss":
+                    losses.append(float(tf.make_ndarray(value.tensor)))
+    np.testing.assert_allclose(losses, history.history["loss"], rtol=1e-6)
 
 
 def test_early_stopping_ends_the_run_and_restores_the_best_weights():
