@@ -120,8 +120,9 @@ def minimize(
     (SciPy's pgtol); (f_k - f_{k+1}) / max(|f_k|, |f_{k+1}|, 1) <= `ftol`
     (SciPy's factr * machine epsilon); `max_iterations`; `max_evaluations`;
     a callback setting `model.stop_training`; a failed line search. In
-    float32 the loss stops changing before the float64 defaults of SciPy are
-    met, so `"line_search"` is the usual way a converged run ends.
+    float32 the loss can stop changing before the `ftol` default (SciPy's,
+    for float64) is met, so a converged run often ends with
+    `"line_search"` rather than `"ftol"`.
 
     The weights and all vector arithmetic stay in the dtype of the model's
     trainable variables (float32 by default); the loss is summed in float64
