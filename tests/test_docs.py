@@ -48,7 +48,6 @@ DOCTEST_MODULES = PUBLIC_MODULES + [
     "keras_adaptive.optimizers.adam",
     "keras_adaptive.optimizers.gains",
     "keras_adaptive.optimizers.rprop",
-    "keras_adaptive.optimizers.lbfgs",
     "keras_adaptive.callbacks._control",
     "keras_adaptive.callbacks.bold_driver",
     "keras_adaptive.callbacks.plateau",

@@ -19,83 +19,139 @@ from keras_adaptive.optimizers.base import (
 
 @keras.saving.register_keras_serializable(package="keras_adaptive")
 class LBFGS(Optimizer):
-    """Limited-memory BFGS (Liu & Nocedal 1989, "On the limited memory BFGS
-    method for large scale optimization", Math. Programming 45; Nocedal &
-    Wright 2006, "Numerical Optimization", Algorithms 7.4 and 7.5), with a
-    fixed step length instead of a line search.
+    r"""Limited-memory BFGS over all trainable weights, for full-batch training.
 
-    All trainable variables are treated as one vector w of length n, g is the
-    gradient of the whole model. The last `history_size` = m curvature pairs
+    Liu & Nocedal (1989); Nocedal & Wright (2006), Algorithms 7.4 and 7.5, with a
+    fixed step length instead of a line search. All trainable variables are
+    treated as one vector :math:`w` of length :math:`n`, and :math:`g` is the
+    gradient of the whole model. The last :math:`m` = `history_size` curvature
+    pairs
 
-        s_k = w_{k+1} - w_k   (the step the optimizer took)
-        y_k = g_{k+1} - g_k   (the change of the gradient it caused)
+    .. math::
 
-    are kept in fixed (m, n) buffers written round-robin. At each step the
-    pair of the previous step is formed first and stored only if it shows
-    positive curvature, s^T y > curvature_epsilon * y^T y (otherwise, e.g.
-    on a non-convex region, it is skipped and the memory is unchanged). Then
-    the two-loop recursion computes d = -H g, with H the L-BFGS inverse
-    Hessian approximation built from the stored pairs, rho_i = 1 / s_i^T y_i:
+        s_k &= w_{k+1} - w_k \qquad \text{(the step taken)} \\
+        y_k &= g_{k+1} - g_k \qquad \text{(the change of the gradient it caused)}
 
-        q <- g
-        for i = newest ... oldest:  a_i <- rho_i s_i^T q;  q <- q - a_i y_i
-        r <- gamma q,   gamma = s^T y / y^T y of the newest pair
-        for i = oldest ... newest:  b <- rho_i y_i^T r;   r <- r + (a_i - b) s_i
-        d <- -r
+    are kept in fixed :math:`(m, n)` buffers written round-robin (a circular
+    index and a pair count, so every shape is static). At each step the pair of
+    the previous step is formed first and stored only if it shows positive
+    curvature, :math:`s^\top y > \varepsilon\, y^\top y` with
+    :math:`\varepsilon` = `curvature_epsilon` (otherwise, e.g. on a non-convex
+    region, it is skipped and the memory is unchanged). Then the two-loop
+    recursion computes :math:`d = -H g`, with :math:`H` the L-BFGS inverse
+    Hessian approximation built from the stored pairs and
+    :math:`\rho_i = 1 / s_i^\top y_i`:
 
-    and the weights move by eta * d (eta = `learning_rate`, 1 by default:
-    the quasi-Newton step). While the memory is empty (the first step, or
-    every pair so far skipped) the step is scaled steepest descent,
-    -eta * min(1, 1 / ||g||_1) * g, as PyTorch takes its first step: there is
-    no curvature information yet to set its length. Every division is
-    guarded, so an empty memory or y = 0 never produces NaN.
+    .. math::
+
+        & q \leftarrow g \\
+        & \text{for } i = \text{newest}, \dots, \text{oldest}: \quad
+          a_i \leftarrow \rho_i\, s_i^\top q, \quad q \leftarrow q - a_i\, y_i \\
+        & r \leftarrow \gamma\, q, \quad
+          \gamma = s^\top y / y^\top y \ \text{of the newest pair} \\
+        & \text{for } i = \text{oldest}, \dots, \text{newest}: \quad
+          b \leftarrow \rho_i\, y_i^\top r, \quad r \leftarrow r + (a_i - b)\, s_i \\
+        & w \leftarrow w - \eta\, r
+
+    with :math:`\eta` = `learning_rate` (1 by default: the quasi-Newton step).
+    While the memory is empty (the first step, or every pair so far skipped) the
+    step is scaled steepest descent,
+    :math:`-\eta \min(1, 1 / \|g\|_1)\, g`, as PyTorch takes its first step:
+    there is no curvature information yet to set its length. Every division is
+    guarded, so an empty memory, :math:`y = 0` or a pair whose curvature
+    rounding made non-positive never produces NaN.
 
     Lecture "Optimizing Neural Networks" (Machine Learning in Python): the
     notebook's comparison of mini-batch gradient descent, momentum, adaptive
-    learning rates and L-BFGS.
+    learning rates and L-BFGS. A quasi-Newton method builds a model of the
+    curvature from the gradients it has seen and takes Newton-like steps,
+    which on a smooth, full-batch problem needs fewer iterations than
+    first-order methods.
 
-    Use: full-batch (or very-large-batch) training of small models and
-    convex problems such as logistic regression, with `batch_size` equal to
-    the dataset. A Keras optimizer sees one gradient per step and cannot
-    evaluate the loss again, so there is no line search: a step that
-    increases the loss is not undone. Minibatch gradients make y_k mostly
-    sampling noise and the curvature pairs meaningless. The state is 2 m n +
-    2 n numbers; the recursion costs about 4 m n operations per step.
+    When to use it: full-batch (or very-large-batch) training of small models
+    and convex or nearly convex problems (logistic regression, small regression
+    networks, fine-tuning a last layer), with `batch_size` equal to the
+    dataset. A Keras optimizer sees one gradient per step and cannot evaluate
+    the loss again, so there is no line search: a step that increases the loss
+    is not undone (`keras_adaptive.minimize` has one). Minibatch gradients make
+    :math:`y_k` mostly sampling noise and the curvature pairs meaningless. A
+    `learning_rate` below 1 damps the steps when the loss is far from quadratic;
+    `history_size` 5 to 20 is typical. The state is :math:`2mn + 2n` numbers,
+    :math:`2m` copies of the model (173k numbers for the 7,850 weights of MNIST
+    logistic regression and :math:`m = 10`); the recursion costs about
+    :math:`4mn` operations per step.
+
+    Defaults: :math:`\eta = 1`, :math:`m = 10`,
+    :math:`\varepsilon = 10^{-10}`.
 
     Differences from other libraries: one step equals one iteration of
     `torch.optim.LBFGS(params, lr, max_iter=1, history_size=m,
-    line_search_fn=None)` (whose s_k is likewise the step taken), except
-    that PyTorch keeps a pair when s^T y > 1e-10 (an absolute threshold,
-    here relative to y^T y), scales only its very first step by
-    min(1, 1 / ||g||_1), and returns without a step when the gradient or the
-    directional derivative falls below its tolerances. PyTorch's LBFGS
-    re-evaluates a closure up to `max_iter` times per step, with an optional
-    strong-Wolfe line search; that is not possible inside `model.fit`.
-    Keras has no L-BFGS.
+    line_search_fn=None)` (whose :math:`s_k` is likewise the step taken),
+    except that PyTorch keeps a pair when :math:`s^\top y > 10^{-10}` (an
+    absolute threshold, here relative to :math:`y^\top y`), scales only its
+    very first step by :math:`\min(1, 1 / \|g\|_1)`, and returns without a step
+    when the gradient or the directional derivative falls below its
+    tolerances. PyTorch's LBFGS re-evaluates a closure up to `max_iter` times
+    per step, with an optional strong-Wolfe line search; that is not possible
+    inside `model.fit`. Keras has no L-BFGS; outside a training loop
+    ``scipy.optimize.minimize(method="L-BFGS-B")`` (with a line search) is the
+    usual tool.
 
     Options: coupled `l2` is added to the gradient before the pair is formed,
-    so the curvature of the regularised loss is learnt. With Keras's
-    decoupled `weight_decay` the weights shrink outside the step; s_k remains
-    the step taken by the recursion. `state_dtype` stores the history buffers
-    and the previous gradient and step in that dtype (by default, the
-    variables' dtype; a bfloat16 memory adds a relative error of about 0.4%
-    to every pair); all arithmetic is in float32 or the variables' wider
-    dtype. The update is written with
-    `keras.ops` only and unrolled over the static m, so it compiles with XLA
-    on TensorFlow and JAX. Variables without a gradient in a step are not
-    moved (their part of g and of the step is zero). Under a multi-replica
+    so the curvature of the regularised loss is learnt (the natural way to
+    regularise L-BFGS). With Keras's decoupled `weight_decay` the weights shrink
+    outside the step and :math:`s_k` remains the step taken by the recursion;
+    with a large :math:`\eta \cdot` `weight_decay` prefer `l2`. `state_dtype`
+    stores the history buffers and the previous gradient and step in that dtype
+    (by default, the variables' dtype; a bfloat16 memory adds a relative error
+    of about 0.4% to every pair); all arithmetic is in float32 or the variables'
+    wider dtype. The update is written with `keras.ops` only and unrolled over
+    the static :math:`m`, so it compiles with XLA on TensorFlow and JAX.
+    Variables without a gradient in a step are not moved (their part of
+    :math:`g` and of the step is zero). Under a multi-replica
     `tf.distribute` strategy `build` raises a `ValueError` (the replicas
     would each update the memory from their own gradient); under JAX's
     `keras.distribution.DataParallel` the gradient is global and the step is
     that of one device.
 
     Args:
-        learning_rate: eta, the step length along the quasi-Newton direction;
-            a float >= 0, a schedule or a callable. 1 is the full step.
-        history_size: m, the number of curvature pairs kept; an integer >= 1.
-        curvature_epsilon: a pair is stored only if s^T y > curvature_epsilon
-            * y^T y; >= 0.
+        learning_rate: :math:`\eta`, the step length along the quasi-Newton
+            direction; a float >= 0, a schedule or a callable. 1 is the full
+            step.
+        history_size: :math:`m`, the number of curvature pairs kept; an integer
+            >= 1.
+        curvature_epsilon: :math:`\varepsilon`; a pair is stored only if
+            :math:`s^\top y > \varepsilon\, y^\top y`; >= 0.
+        name: the optimizer's name.
         **kwargs: `l2`, `state_dtype` and Keras's base-optimizer options.
+
+    References:
+        * D. C. Liu and J. Nocedal (1989), "On the limited memory BFGS method
+          for large scale optimization", Mathematical Programming 45, 503-528.
+        * J. Nocedal and S. J. Wright (2006), "Numerical Optimization", 2nd ed.,
+          Springer, Algorithms 7.4 (two-loop recursion) and 7.5 (L-BFGS).
+
+    Example:
+        On the lecture's valley :math:`10\theta_1^2 + 0.5\theta_2^2` (gradient
+        :math:`(20\theta_1, \theta_2)`), a few steps find the minimum, once the
+        memory holds the curvature of both directions:
+
+        >>> import keras
+        >>> import numpy as np
+        >>> from keras_adaptive.optimizers import LBFGS
+        >>> w = keras.Variable([-0.9, -2.8])
+        >>> optimizer = LBFGS()
+        >>> curvature = np.array([20.0, 1.0], "float32")
+        >>> for _ in range(10):
+        ...     g = keras.ops.convert_to_tensor(curvature * w.numpy())
+        ...     _ = optimizer.apply_gradients([(g, w)])
+        >>> print(np.abs(w.numpy()).max() < 1e-6)
+        True
+
+        In a model, train on full batches:
+
+        >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        >>> model.compile(optimizer=LBFGS(), loss="mse")
     """
 
     def __init__(
