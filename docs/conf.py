@@ -40,7 +40,7 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "screenshots.py"]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
 
 # Single backquotes in docstrings name code: render them as code, linked
 # where the name is documented here.
