@@ -239,11 +239,15 @@ def attach_state(model: keras.Model, state: _CallbackState) -> None:
 _JOURNAL = {
     "started": -1,  # epoch (of its fit) last begun
     "handled": -1,  # epoch last decided (or found without the monitor)
-    "journaled": 0,  # bits: 1 training value, 2 validation value, 4 epoch trained
+    # Flags written by different hooks (the batch hook may run in Keras's
+    # callback thread while validation runs), so never one shared word.
+    "trained": 0,  # the epoch reached its last batch
+    "has_train": 0,  # journal_train holds this epoch's training value
+    "has_val": 0,  # journal_val holds this epoch's validation value
     "journal_train": math.nan,
     "journal_val": math.nan,
 }
-_TRAIN, _VAL, _TRAINED = 1, 2, 4
+_FLAGS = ("trained", "has_train", "has_val")
 
 
 def _package_optimizer_name(optimizer: keras.optimizers.Optimizer) -> str:
@@ -354,16 +358,16 @@ class LearningRatePolicy(keras.callbacks.Callback):
     def on_test_end(self, logs: dict[str, Any] | None = None) -> None:
         name = self._journal_names()[1]
         if self._fitting and logs and name is not None and name in logs:
-            self._journal(_VAL, "journal_val", logs[name])
+            self._journal("val", logs[name])
 
     def on_train_batch_end(
         self, batch: int, logs: dict[str, Any] | None = None
     ) -> None:
         if self._is_last_batch(batch):
-            self._state.values["journaled"] |= _TRAINED
+            self._state.values["trained"] = 1
             name = self._journal_names()[0]
             if logs and name is not None and name in logs:
-                self._journal(_TRAIN, "journal_train", logs[name])
+                self._journal("train", logs[name])
 
     # -- Helpers ------------------------------------------------------------
 
@@ -371,24 +375,24 @@ class LearningRatePolicy(keras.callbacks.Callback):
         steps = (self.params or {}).get("steps")
         return steps is not None and batch + 1 == steps
 
-    def _journal(self, kind: int, key: str, value: Any) -> None:
+    def _journal(self, kind: str, value: Any) -> None:
         values = self._state.values
-        values[key] = float(value)
-        values["journaled"] |= kind
+        values[f"journal_{kind}"] = float(value)
+        values[f"has_{kind}"] = 1
         self._on_journal()
 
     def journaled(self, monitor: str) -> float | None:
         """The value of ``monitor`` journaled this epoch, or ``None``."""
         values = self._state.values
-        kind = _VAL if monitor.startswith("val_") else _TRAIN
-        if not values["journaled"] & kind:
+        kind = "val" if monitor.startswith("val_") else "train"
+        if not values[f"has_{kind}"]:
             return None
-        return values["journal_train" if kind == _TRAIN else "journal_val"]
+        return values[f"journal_{kind}"]
 
     def validation_skipped(self) -> bool:
         """The epoch trained to its end and ran no validation (so far)."""
-        journaled = self._state.values["journaled"]
-        return bool(journaled & _TRAINED) and not journaled & _VAL
+        values = self._state.values
+        return bool(values["trained"]) and not values["has_val"]
 
     def _begin_epoch(self, epoch: int) -> None:
         """Replay a decision a backup missed; check the rate; start the journal."""
@@ -398,7 +402,7 @@ class LearningRatePolicy(keras.callbacks.Callback):
             self._first_epoch = False
             started, handled = values["started"], values["handled"]
             if handled < started < epoch:
-                if not (values["journaled"] and self._replay(started)):
+                if not (any(values[f] for f in _FLAGS) and self._replay(started)):
                     raise RuntimeError(
                         f"{type(self).__name__}: training resumes at epoch "
                         f"{epoch + 1}, but the saved state holds no decision "
@@ -412,14 +416,16 @@ class LearningRatePolicy(keras.callbacks.Callback):
                 values["handled"] = started
         self._check_rate(f"before epoch {epoch + 1}")
         values["started"] = epoch
-        values["journaled"] = 0
+        for flag in _FLAGS:
+            values[flag] = 0
         values["journal_train"] = values["journal_val"] = math.nan
 
     def _end_epoch(self, epoch: int) -> None:
         """Mark epoch ``epoch`` decided and remember the rate it left."""
         values = self._state.values
         values["handled"] = epoch
-        values["journaled"] = 0
+        for flag in _FLAGS:
+            values[flag] = 0
         self._expected = self._control.key()
 
     def _check_rate(self, where: str) -> None:
