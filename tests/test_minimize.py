@@ -600,13 +600,22 @@ def test_tensorboard_logs_one_loss_per_iteration(tmp_path):
 
 
 def test_early_stopping_ends_the_run_and_restores_the_best_weights():
-    stop = keras.callbacks.EarlyStopping(monitor="loss", min_delta=0.05, patience=1)
-    _, _, _, history = small_problem(max_iterations=200, gtol=0.0, callbacks=[stop])
+    stop = keras.callbacks.EarlyStopping(
+        monitor="loss", min_delta=0.05, patience=1, restore_best_weights=True
+    )
+    model, x, y, history = small_problem(max_iterations=200, gtol=0.0, callbacks=[stop])
     assert history.stop_reason == "callback"
     assert 2 <= len(history.epoch) < 200
     losses = [history.initial_loss, *history.history["loss"]]
     assert losses[-2] - losses[-1] < 0.05
     assert_monotone(history)
+    # The weights restored at on_train_end are the best epoch's, not the last.
+    best = history.history["loss"][stop.best_epoch]
+    assert stop.best_epoch < len(history.epoch) - 1
+    params = weights64(model)
+    restored, _ = regression_loss(params, x.astype(np.float64), y, 0.01)
+    assert restored == pytest.approx(best, rel=1e-6)
+    assert restored > history.history["loss"][-1]
 
 
 def test_metrics_and_validation_data_are_logged_per_iteration():
