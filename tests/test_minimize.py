@@ -469,7 +469,9 @@ def test_chunks_give_the_full_batch_loss_and_trajectory():
 def small_problem(**kwargs):
     x, y = regression_data()
     model = softmax_regression(inputs=6, classes=3, l2=0.01)
-    return model, x, y, ka.minimize(model, x, y, **kwargs)
+    history = ka.minimize(model, x, y, **kwargs)
+    assert_monotone(history)
+    return model, x, y, history
 
 
 def test_stops_after_max_iterations():
