@@ -152,12 +152,56 @@ def test_lookup_by_registered_name_and_by_get(row):
     looked_up = keras.optimizers.get(f"keras_adaptive>{row.id}")
     assert type(looked_up) is row.cls
     assert type(optimizers.get(row.id.lower())) is row.cls
+    assert type(optimizers.get(f"keras_adaptive>{row.id}")) is row.cls
     assert getattr(keras_adaptive, row.id) is row.cls
 
 
-def test_get_refuses_unknown_names():
-    with pytest.raises(ValueError, match="Unknown optimizer name='adamw'"):
-        optimizers.get("adamw")
+@pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
+def test_serialize_deserialize_and_get_round_trip(row):
+    optimizer = row.make(l2=1e-3)
+    config = optimizers.serialize(optimizer)
+    assert config == keras.optimizers.serialize(optimizer)
+    for restored in (
+        optimizers.deserialize(config),
+        optimizers.get(config),
+        keras.optimizers.deserialize(config),
+    ):
+        assert type(restored) is row.cls
+        assert restored.get_config() == optimizer.get_config()
+    assert optimizers.get(optimizer) is optimizer
+
+
+def test_get_follows_keras_for_everything_else():
+    assert optimizers.get(None) is None
+    # (On PyTorch Keras returns backend subclasses of its classes.)
+    assert isinstance(optimizers.get("adamw"), keras.optimizers.AdamW)
+    assert isinstance(optimizers.get("Lion"), keras.optimizers.Lion)
+    keras_adam = keras.optimizers.serialize(keras.optimizers.Adam(learning_rate=0.5))
+    restored = optimizers.get(keras_adam)
+    assert isinstance(restored, keras.optimizers.Adam)
+    assert not isinstance(restored, optimizers.Optimizer)
+    assert float(restored.learning_rate) == 0.5
+    # A bare name that both define gives the package's class.
+    assert type(optimizers.get("adam")) is optimizers.Adam
+    assert type(optimizers.get("rmsprop", rho=0.8)) is optimizers.RMSprop
+
+
+@pytest.mark.parametrize(
+    "identifier, message",
+    [
+        ("nonexistent", "no optimizer named 'nonexistent'"),
+        (3, "`identifier` must be None, an optimizer"),
+        ({"config": {}}, "must be a dict with a 'class_name'"),
+    ],
+)
+def test_get_refuses_what_it_cannot_interpret(identifier, message):
+    with pytest.raises(ValueError, match=message):
+        optimizers.get(identifier)
+
+
+def test_get_refuses_keywords_without_a_name():
+    with pytest.raises(ValueError, match="keyword arguments go with an optimizer"):
+        optimizers.get(optimizers.SGD(), learning_rate=0.1)
 
 
 @pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
