@@ -13,11 +13,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-try:
-    import keras_adaptive  # noqa: F401
-except ImportError:  # running from a source checkout without installation
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import keras
 
 from keras_adaptive import datasets, optimizers
