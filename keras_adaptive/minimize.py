@@ -112,8 +112,10 @@ def minimize(
     to the weights' precision, the lowest point found is taken when it
     satisfies sufficient decrease; otherwise L-BFGS and CG retry along -g
     (L-BFGS forgetting its pairs), and if that fails too, `minimize` stops
-    with reason `"line_search"`. Every accepted step lowers the loss
-    strictly, so the loss never increases from one iteration to the next.
+    with reason `"line_search"` (or `"max_evaluations"` if the evaluations
+    ran out). A trial point with a non-finite loss or gradient counts as a
+    step too long. Every accepted step lowers the loss strictly, so the loss
+    never increases from one iteration to the next.
 
     Stopping (checked after every iteration; the reason is
     `history.stop_reason`, one of `STOP_REASONS`): max_i |g_i| <= `gtol`
@@ -642,7 +644,9 @@ class _LineSearch:
         w = self.start.w + ops.cast(alpha, self.d.dtype) * self.d
         f, g = self.objective(w)
         slope = _dot(g, self.d) if math.isfinite(f) else math.nan
-        return _Point(alpha, f if math.isfinite(f) else math.inf, slope, w, g)
+        if not math.isfinite(slope):  # a non-finite loss or gradient
+            f = math.inf
+        return _Point(alpha, f, slope, w, g)
 
     def _sufficient(self, point: _Point) -> bool:
         bound = self.start.f + self.c1 * point.alpha * self.start.slope
@@ -751,7 +755,7 @@ class _Run:
             self.callbacks.on_train_batch_begin(0)
             new_point = self._step(point, iteration)
             if new_point is None:
-                return "line_search"
+                return "line_search" if self._budget() > 0 else "max_evaluations"
             f_old, point = point.f, new_point
             self.objective.layout.write(point.w)
             logs = {
