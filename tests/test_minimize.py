@@ -161,7 +161,7 @@ def scipy_lbfgs(objective, **options):
 
 def assert_monotone(history):
     """The loss never increased from one iteration to the next."""
-    losses = [history.initial_loss, *history.history["loss"]]
+    losses = [history.initial_loss, *history.history.get("loss", [])]
     assert all(b <= a for a, b in zip(losses, losses[1:], strict=False)), losses
     assert history.stop_reason in STOP_REASONS
 
