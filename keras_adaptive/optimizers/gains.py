@@ -7,6 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_adaptive.optimizers import _backend
 from keras_adaptive.optimizers.base import (
     Hyperparameter,
     LearningRate,
@@ -170,17 +171,26 @@ class DeltaBarDelta(Optimizer):
         gain = ops.where(agreement > 0, gain + self.increment, gain)
         gain = ops.where(agreement < 0, gain * self.decay, gain)
         gain = ops.clip(gain, self.min_gain, self.max_gain)
-        self.assign(self._gains[index], gain)
 
-        step = lr * gain * g
+        # Weights first, from the old state; then gains, then the previous
+        # gradient or velocity. Each term 0 * x (exact for finite values)
+        # makes an update read the array written before it, so XLA computes
+        # them in that order and overwrites the old state in place, with no
+        # copies.
+        ordered = not _backend.is_torch()
         if self.uses_momentum:
+            # (XLA keeps the velocity in one temporary array here.)
             mu = self.hyperparameter(self.momentum, dtype)
-            velocity = mu * previous - step
-            self.assign(self._directions[index], velocity)
-            self.assign_add(variable, velocity)
+            direction = mu * previous - lr * gain * g
+            self.assign_add(variable, direction)
         else:
-            self.assign(self._directions[index], g)
-            self.assign_sub(variable, step)
+            self.assign_sub(variable, lr * gain * g)
+            direction = g
+        if ordered:
+            gain += 0.0 * ops.cast(variable, dtype)
+            direction += 0.0 * gain
+        self.assign(self._gains[index], gain)
+        self.assign(self._directions[index], direction)
 
     def get_config(self) -> dict:
         config = super().get_config()

@@ -7,6 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_adaptive.optimizers import _backend
 from keras_adaptive.optimizers.base import LearningRate, Optimizer, compute_dtype
 
 
@@ -142,16 +143,25 @@ class Rprop(Optimizer):
             self.slot(self._step_sizes, variable, dtype),
         )
         product = g * self.slot(self._previous_gradients, variable, dtype)
+        flipped = product < 0
         factor = ops.where(
             product > 0,
             ops.cast(self.eta_plus, dtype),
-            ops.where(product < 0, ops.cast(self.eta_minus, dtype), ops.ones_like(g)),
+            ops.where(flipped, ops.cast(self.eta_minus, dtype), ops.ones_like(g)),
         )
         step_size = ops.clip(step_size * factor, self.min_step, self.max_step)
-        g = ops.where(product < 0, ops.zeros_like(g), g)
+        zeros = ops.zeros_like(g)
+        self.assign_sub(variable, ops.where(flipped, zeros, ops.sign(g)) * step_size)
+        g = ops.where(flipped, zeros, g)
+        if not _backend.is_torch():
+            # Exact for finite values: each term 0 * x makes an update read
+            # the array written before it (weights, then step sizes, then
+            # previous gradients), so XLA computes the three in that order
+            # from the old state and overwrites it in place, with no copies.
+            step_size += 0.0 * ops.cast(variable, dtype)
+            g += 0.0 * step_size
         self.assign(self._step_sizes[index], step_size)
         self.assign(self._previous_gradients[index], g)
-        self.assign_sub(variable, ops.sign(g) * step_size)
 
     def get_config(self) -> dict:
         config = super().get_config()
