@@ -60,6 +60,26 @@ def test_scripted_accept_reject_and_revert(capsys):
     ]
 
 
+def test_revert_keeps_the_step_counters():
+    import keras_adaptive.optimizers as ours
+
+    optimizer = ours.SGD(1.0, momentum=0.9, skip_nonfinite=True)
+    model = tiny_model(optimizer)
+    callback = BoldDriver()
+    callback.set_model(model)
+    callback.on_train_begin()
+    for epoch, loss in enumerate([1.0, 2.0]):
+        callback.on_epoch_begin(epoch)
+        model.layers[0].kernel.assign([[float(epoch + 1)]])
+        optimizer.iterations.assign(epoch + 1)
+        optimizer.skipped_steps.assign(epoch + 1)
+        callback.on_epoch_end(epoch, {"loss": loss})
+    assert callback.decreases == 1
+    assert value(model.layers[0].kernel) == 1.0  # epoch 1 undone
+    assert value(optimizer.iterations) == 2
+    assert value(optimizer.skipped_steps) == 2
+
+
 def test_bounds_and_no_revert():
     model = tiny_model(keras.optimizers.SGD(1.0))
     callback = BoldDriver(

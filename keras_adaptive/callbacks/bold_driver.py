@@ -25,8 +25,9 @@ class BoldDriver(LearningRatePolicy):
     * otherwise: the learning rate is multiplied by ``decrease`` and, with
       ``revert=True``, the model's weights and the optimizer's slot variables
       (momenta, accumulators, ...) go back to their values before those
-      steps. The optimizer's step counter is not reverted, and neither is the
-      loss-scaling state of a ``LossScaleOptimizer``;
+      steps. The optimizer's step counters (``iterations``, and the
+      ``skipped_steps`` of this package's optimizers) are not reverted, and
+      neither is the loss-scaling state of a ``LossScaleOptimizer``;
     * NaN or infinite: a *failed* step. The rate is multiplied by
       ``decrease`` and, with ``revert=True``, the steps are undone, but the
       value never becomes the reference. After ``max_failures`` failures in a
@@ -213,7 +214,13 @@ class BoldDriver(LearningRatePolicy):
 
     def _reverted_variables(self) -> list[keras.Variable]:
         control = self._control
-        skip = {id(control.inner.iterations), id(control.variable), id(control.scale)}
+        counters = (
+            control.inner.iterations,
+            getattr(control.inner, "skipped_steps", None),
+        )
+        skip = {
+            id(v) for v in (*counters, control.variable, control.scale) if v is not None
+        }
         slots = [v for v in control.inner.variables if id(v) not in skip]
         return list(self.model.weights) + slots
 
