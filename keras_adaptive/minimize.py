@@ -29,6 +29,8 @@ from keras_adaptive.optimizers.base import check_integer, check_range
 
 METHODS = ("lbfgs", "cg", "gd")
 #: The reasons `minimize` stops, as `History.stop_reason` reports them.
+__all__ = ["minimize"]
+
 STOP_REASONS = {
     "gtol": "the largest gradient component fell to gtol or below",
     "ftol": "the relative loss decrease of an iteration fell to ftol or below",

@@ -76,7 +76,9 @@ WITHOUT_REFERENCES = {
     "keras_adaptive.datasets.check_validation_fraction",
     "keras_adaptive.datasets.network_available",
     "keras_adaptive.datasets.synthetic_raw",
+    "keras_adaptive.optimizers.deserialize",
     "keras_adaptive.optimizers.get",
+    "keras_adaptive.optimizers.serialize",
 }
 
 
