@@ -61,9 +61,6 @@ SECTIONS_NOT_YET_REQUIRED = {
     "keras_adaptive.callbacks.bold_driver",
     "keras_adaptive.callbacks.plateau",
     "keras_adaptive.callbacks.range_test",
-    "keras_adaptive.minimize",
-    "keras_adaptive.optimizers.base",
-    "keras_adaptive.optimizers.lbfgs",
     "keras_adaptive.schedules",
 }
 

@@ -129,6 +129,18 @@ def one_minus_exp(log_value):
 class Optimizer(keras.optimizers.Optimizer):
     """Base class of the package's optimizers.
 
+    A subclass writes `build` (its slot variables, through `add_slots`),
+    `update_step` (one variable's update, in `keras.ops`) and `get_config`,
+    as Keras's own optimizers do. The base adds, for every subclass, the
+    coupled L2 term
+
+    .. math::
+
+        g \\leftarrow g + \\lambda w
+
+    (added once, to the gradient summed over replicas under `tf.distribute`),
+    low-precision slots and the skipping of non-finite steps.
+
     Args:
         learning_rate: a float >= 0, a `LearningRateSchedule`, or a callable
             with no arguments returning the rate, as in Keras.
@@ -153,6 +165,25 @@ class Optimizer(keras.optimizers.Optimizer):
             `weight_decay`, `clipnorm`, `clipvalue`, `global_clipnorm`,
             `use_ema`, `ema_momentum`, `ema_overwrite_frequency`,
             `loss_scale_factor`, `gradient_accumulation_steps`.
+
+    References:
+        * G. E. Hinton, "Neural Networks for Machine Learning", lecture 9
+          (weight penalties: the gradient of lambda/2 ||w||^2 is lambda w).
+        * I. Loshchilov and F. Hutter (2019), "Decoupled Weight Decay
+          Regularization", ICLR.
+
+    Example:
+        >>> import keras
+        >>> import numpy as np
+        >>> from keras_adaptive import optimizers
+        >>> optimizer = optimizers.SGD(learning_rate=0.1, l2=0.5, skip_nonfinite=True)
+        >>> w = keras.Variable(np.array([1.0, 2.0], "float32"))
+        >>> optimizer.apply([np.array([0.0, 0.0], "float32")], [w])
+        >>> keras.ops.convert_to_numpy(w).tolist()  # w - 0.1 * (0 + 0.5 w)
+        [0.949999988079071, 1.899999976158142]
+        >>> optimizer.apply([np.array([np.nan, 0.0], "float32")], [w])
+        >>> int(optimizer.skipped_steps), int(optimizer.iterations)
+        (1, 1)
     """
 
     def __init__(
