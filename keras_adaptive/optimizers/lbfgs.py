@@ -201,6 +201,17 @@ class LBFGS(Optimizer):
         # Number of stored pairs (<= m) and the row the next pair goes to.
         self._pairs = self.add_variable((), dtype="int32", name="pairs")
         self._next_row = self.add_variable((), dtype="int32", name="next_row")
+        # s_i^T y_i and y_i^T y_i of the pair in each row, written with the
+        # pair, so that a step does not recompute them over the whole history
+        # (scalars in the compute dtype: float16 could not hold them).
+        self._curvatures = [
+            self.add_variable((), dtype=self._compute_dtype, name=f"curvature_{i}")
+            for i in range(m)
+        ]
+        self._y_norms = [
+            self.add_variable((), dtype=self._compute_dtype, name=f"y_norm_{i}")
+            for i in range(m)
+        ]
 
     def _flat_gradient(self, grads, variables, dtype):
         """The whole model's gradient as one vector; zeros where none."""
@@ -230,6 +241,15 @@ class LBFGS(Optimizer):
         row = ops.cast(self._next_row, "int32")
         s_history = _write_row(self._s_history, row, s, accept)
         y_history = _write_row(self._y_history, row, y, accept)
+        # The scalars of the pair as stored (rounded to the history's dtype).
+        s_kept = ops.cast(ops.cast(s, self._s_history.dtype), dtype)
+        y_kept = ops.cast(ops.cast(y, self._y_history.dtype), dtype)
+        curvatures = self._write_scalars(
+            self._curvatures, row, ops.sum(s_kept * y_kept), accept
+        )
+        y_norms = self._write_scalars(
+            self._y_norms, row, ops.sum(y_kept * y_kept), accept
+        )
         accepted = ops.cast(accept, "int32")
         pairs = ops.minimum(ops.cast(self._pairs, "int32") + accepted, m)
         next_row = (row + accepted) % m
@@ -238,7 +258,9 @@ class LBFGS(Optimizer):
         self.assign(self._pairs, pairs)
         self.assign(self._next_row, next_row)
 
-        direction = -self._two_loop(g, s_history, y_history, pairs, next_row)
+        direction = -self._two_loop(
+            g, s_history, y_history, curvatures, y_norms, pairs, next_row
+        )
         scale = ops.where(
             pairs > 0,
             ops.ones((), dtype),
@@ -261,7 +283,17 @@ class LBFGS(Optimizer):
         self.assign(self._previous_step, ops.concatenate(pieces))
         self.assign(self._previous_gradient, g)
 
-    def _two_loop(self, g, s_history, y_history, pairs, next_row):
+    def _write_scalars(self, variables, row, value, accept):
+        """Writes `value` to `variables[row]` if `accept`; all m values, stacked."""
+        values = []
+        for i, variable in enumerate(variables):
+            write = ops.logical_and(accept, ops.equal(row, i))
+            new = ops.where(write, value, ops.cast(variable, value.dtype))
+            self.assign(variable, new)
+            values.append(new)
+        return ops.stack(values)
+
+    def _two_loop(self, g, s_history, y_history, curvatures, y_norms, pairs, next_row):
         """H g by the two-loop recursion over the stored pairs, newest first.
 
         Unrolled over the static history size; slots not (yet) holding a
@@ -277,19 +309,19 @@ class LBFGS(Optimizer):
             row = (next_row - 1 - age) % m
             s = ops.cast(ops.take(s_history, row, axis=0), g.dtype)
             y = ops.cast(ops.take(y_history, row, axis=0), g.dtype)
-            curvature = ops.sum(s * y)
+            curvature = ops.take(curvatures, row)
             valid = ops.logical_and(age < pairs, curvature > 0)
             rho = ops.where(valid, one / ops.where(valid, curvature, one), zero)
             alpha = rho * ops.sum(s * q)
             q = q - alpha * y
             memory.append((s, y, rho, alpha))
             if age == 0:
-                newest_s, newest_y, newest_valid = s, y, valid
-        y_norm = ops.sum(newest_y * newest_y)
+                newest_curvature, newest_valid = curvature, valid
+                y_norm = ops.take(y_norms, row)
         has_scale = ops.logical_and(newest_valid, y_norm > 0)
         gamma = ops.where(
             has_scale,
-            ops.sum(newest_s * newest_y) / ops.where(has_scale, y_norm, one),
+            newest_curvature / ops.where(has_scale, y_norm, one),
             one,
         )
         r = gamma * q
