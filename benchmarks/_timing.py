@@ -43,6 +43,10 @@ class Comparison:
         keras: wall-clock seconds per unit for the Keras baseline, per round.
         ours_cpu: process CPU seconds per unit for ours, per round.
         keras_cpu: process CPU seconds per unit for the baseline, per round.
+        floor: wall-clock seconds per unit of the memory-traffic floor kernel,
+            per round (empty when no floor is timed).
+        floor_cpu: process CPU seconds per unit of the floor kernel.
+        floor_bytes: bytes the floor kernel reads and writes per unit.
     """
 
     name: str
@@ -53,6 +57,9 @@ class Comparison:
     keras: list[float] = field(default_factory=list)
     ours_cpu: list[float] = field(default_factory=list)
     keras_cpu: list[float] = field(default_factory=list)
+    floor: list[float] = field(default_factory=list)
+    floor_cpu: list[float] = field(default_factory=list)
+    floor_bytes: int = 0
 
     @property
     def ratios(self) -> np.ndarray:
@@ -73,6 +80,16 @@ class Comparison:
         q25, median, q75 = np.percentile(self.ratios, [25, 50, 75])
         c25, cpu_median, c75 = np.percentile(self.cpu_ratios, [25, 50, 75])
         wall, cpu = verdict(q25, q75), verdict(c25, c75)
+        floor = {}
+        if self.floor:
+            for side in ("ours", "keras"):
+                per_round = np.asarray(getattr(self, side)) / np.asarray(self.floor)
+                f25, f50, f75 = np.percentile(per_round, [25, 50, 75])
+                floor[f"{side}_over_floor_median"] = float(f50)
+                floor[f"{side}_over_floor_q25"] = float(f25)
+                floor[f"{side}_over_floor_q75"] = float(f75)
+            floor["floor_median_s"] = float(np.median(self.floor))
+            floor["floor_gb_per_s"] = self.floor_bytes / floor["floor_median_s"] / 1e9
         return {
             "ours_median_s": float(np.median(self.ours)),
             "keras_median_s": float(np.median(self.keras)),
@@ -83,6 +100,7 @@ class Comparison:
             "cpu_ratio_q25": float(c25),
             "cpu_ratio_q75": float(c75),
             "verdict": wall if wall == cpu else "same",
+            **floor,
         }
 
     def progress(self) -> str:
@@ -114,18 +132,22 @@ def interleave(
     run_ours: Callable[[int], None],
     run_keras: Callable[[int], None],
     rounds: int,
+    run_floor: Callable[[int], None] | None = None,
 ) -> Comparison:
     """Times `rounds` alternating rounds and appends them to `comparison`.
 
     `run_ours(n)` and `run_keras(n)` perform n units and return once the
     work is finished (results materialised). Round r times ours first when r
-    is even and Keras's first when r is odd.
+    is even and Keras's first when r is odd. `run_floor`, if given, is timed
+    in every round as well, first, between or last in turn.
     """
     n = comparison.units_per_round
     for r in range(rounds):
         order = [("ours", run_ours), ("keras", run_keras)]
         if r % 2:
             order.reverse()
+        if run_floor is not None:
+            order.insert(r % 3, ("floor", run_floor))
         for side, run in order:
             wall, cpu = time.perf_counter(), time.process_time()
             run(n)
@@ -170,17 +192,23 @@ DISPLAY = {"step": ("ms", 1e3), "epoch": ("s", 1.0)}
 
 def markdown_table(comparisons: Sequence[Comparison]) -> str:
     """One row per comparison: wall-clock medians, both ratios with their
-    interquartile ranges, and the verdict."""
+    interquartile ranges, the verdict and, where a floor was timed, each
+    side's time over the floor (median and IQR of the per-round ratios)."""
     unit = comparisons[0].unit if comparisons else "step"
     shown, factor = DISPLAY[unit]
-    lines = [
+    with_floor = any(comparison.floor for comparison in comparisons)
+    header = (
         f"| optimizer | baseline | ours {shown}/{unit} | keras {shown}/{unit} "
-        "| wall ratio | wall IQR | CPU ratio | CPU IQR | verdict |",
-        "|---|---|---:|---:|---:|---|---:|---|---|",
-    ]
+        "| wall ratio | wall IQR | CPU ratio | CPU IQR | verdict |"
+    )
+    rule = "|---|---|---:|---:|---:|---|---:|---|---|"
+    if with_floor:
+        header += f" floor {shown}/{unit} | ours/floor | ours/floor IQR | keras/floor |"
+        rule += "---:|---:|---|---:|"
+    lines = [header, rule]
     for comparison in comparisons:
         s = comparison.summary()
-        lines.append(
+        line = (
             f"| {comparison.name} | {comparison.baseline} "
             f"| {s['ours_median_s'] * factor:.3g} "
             f"| {s['keras_median_s'] * factor:.3g} "
@@ -190,6 +218,16 @@ def markdown_table(comparisons: Sequence[Comparison]) -> str:
             f"| {s['cpu_ratio_q25']:.3f}–{s['cpu_ratio_q75']:.3f} "
             f"| {s['verdict']} |"
         )
+        if with_floor and comparison.floor:
+            line += (
+                f" {s['floor_median_s'] * factor:.3g} "
+                f"| {s['ours_over_floor_median']:.2f} "
+                f"| {s['ours_over_floor_q25']:.2f}–{s['ours_over_floor_q75']:.2f} "
+                f"| {s['keras_over_floor_median']:.2f} |"
+            )
+        elif with_floor:
+            line += " – | – | – | – |"
+        lines.append(line)
     return "\n".join(lines)
 
 

@@ -62,6 +62,22 @@ class Case:
     baseline: str
 
 
+def state_cases(state_dtype: str) -> list[Case]:
+    """Every optimizer of the package with `state_dtype` state against itself
+    with float32 state (the "keras" side of these rows)."""
+    rows = []
+    for cls in ours.ALL_OPTIMIZERS:
+        rows.append(
+            Case(
+                cls.__name__,
+                lambda cls=cls: cls(state_dtype=state_dtype),
+                lambda cls=cls: cls(state_dtype="float32"),
+                f"{cls.__name__}(state_dtype='float32')",
+            )
+        )
+    return rows
+
+
 def _package_only(name: str) -> list[Case]:
     cls = getattr(ours, name, None)
     if cls is None:
@@ -139,6 +155,128 @@ def variable_shapes(params_scale: float = 1.0) -> list[Shape]:
     return mlp + cnn
 
 
+def tensor_shapes(params: int, tensors: int = 10) -> list[Shape]:
+    """`tensors` matrices of 1000 rows holding about `params` parameters."""
+    if params < tensors:
+        raise ValueError(f"params must be >= tensors; received {params}.")
+    per = params // tensors
+    if per % 1000 == 0:
+        return [(1000, per // 1000)] * tensors
+    return [(per,)] * tensors
+
+
+def traffic(optimizer: keras.optimizers.Optimizer, shapes: Sequence[Shape]):
+    """Arrays of the model's size one update step must read and write.
+
+    Per parameter a step reads the weight, the gradient and every state slot
+    and writes the weight and every slot: reads = 2 + S, writes = 1 + S, with
+    S the slots (the optimizer's non-scalar variables, in units of the model's
+    size). Returns (reads, writes, slots, slot_itemsize), or None for
+    `LBFGS`, whose two-loop recursion reads its (m, n) history twice.
+    """
+    if type(optimizer).__name__ == "LBFGS":
+        return None
+    n = parameter_count(shapes)
+    slots = [v for v in optimizer.variables if len(v.shape) > 0]
+    count = sum(math.prod(v.shape) for v in slots) / n
+    itemsize = 4
+    if slots:
+        dtype = keras.backend.standardize_dtype(slots[0].dtype)
+        itemsize = 2 if dtype in ("bfloat16", "float16") else 4
+    return 2 + count, 1 + count, count, itemsize
+
+
+def floor_bytes(shapes: Sequence[Shape], counts) -> int:
+    """Bytes moved by the floor kernel: weights and gradients in float32, the
+    slots in their own dtype."""
+    reads, writes, slots, itemsize = counts
+    n = parameter_count(shapes)
+    return int(n * (3 * 4 + 2 * slots * itemsize))
+
+
+def make_floor(shapes: Sequence[Shape], counts) -> Callable[[int], None]:
+    """A compiled kernel moving exactly the bytes an update step must move.
+
+    Per variable it reads the gradient (a reduction to one number, no
+    write) and negates the weights and every slot array in place (one read
+    and one write each): 2 + S arrays read, 1 + S written, each once, with
+    the slots in their dtype. It is the memory-traffic floor of the step: no
+    update can read and write less. Compiled and run like the update step
+    (TensorFlow: XLA-compiled function on variables; JAX: jitted function
+    with the written arrays donated; PyTorch: eager in-place operations).
+    """
+    _, _, slots, itemsize = counts
+    slot_dtype = "float32" if itemsize == 4 else "bfloat16"
+    slots = round(slots)
+    rng = np.random.default_rng(3)
+    written, read = [], []
+    for shape in shapes:
+        written.append(("float32", rng.standard_normal(shape).astype("float32")))
+        for _ in range(slots):
+            written.append((slot_dtype, rng.standard_normal(shape).astype("float32")))
+        read.append(rng.standard_normal(shape).astype("float32"))
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        state = {
+            "written": [jnp.asarray(a, dtype=d) for d, a in written],
+            "read": [jnp.asarray(a) for a in read],
+        }
+
+        def kernel(written, read):
+            total = sum(jnp.sum(r) for r in read)
+            return [-a for a in written], total
+
+        step = jax.jit(kernel, donate_argnums=(0,))
+
+        def run(n: int) -> None:
+            for _ in range(n):
+                state["written"], total = step(state["written"], state["read"])
+            jax.block_until_ready((state["written"], total))
+
+        return run
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        variables = [tf.Variable(tf.cast(a, d)) for d, a in written]
+        tensors = [tf.constant(a) for a in read]
+
+        @tf.function(jit_compile=True)
+        def kernel(tensors):
+            for v in variables:
+                v.assign(-v)
+            return tf.add_n([tf.reduce_sum(t) for t in tensors])
+
+        def run(n: int) -> None:
+            for _ in range(n):
+                total = kernel(tensors)
+            total.numpy()
+
+        return run
+    if backend == "torch":
+        import torch
+
+        device = keras.backend.convert_to_tensor(0.0).device
+        dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+        arrays = [torch.tensor(a, device=device, dtype=dtypes[d]) for d, a in written]
+        tensors = [torch.tensor(a, device=device) for a in read]
+
+        def run(n: int) -> None:
+            with torch.no_grad():
+                for _ in range(n):
+                    for a in arrays:
+                        a.neg_()
+                    total = sum(t.sum() for t in tensors)
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            float(total)
+
+        return run
+    raise RuntimeError(f"Backend {backend!r} has no floor kernel.")
+
+
 def parameter_count(shapes: Sequence[Shape]) -> int:
     """Total number of parameters in `shapes`."""
     return sum(math.prod(shape) for shape in shapes)
@@ -150,7 +288,9 @@ def _arrays(shapes: Sequence[Shape], seed: int, scale: float) -> list[np.ndarray
 
 
 def make_stepper(
-    optimizer: keras.optimizers.Optimizer, shapes: Sequence[Shape]
+    optimizer: keras.optimizers.Optimizer,
+    shapes: Sequence[Shape],
+    built: list | None = None,
 ) -> Callable[[int], None]:
     """A function `run(n)` applying n compiled update steps of `optimizer`.
 
@@ -162,6 +302,8 @@ def make_stepper(
     gradients = _arrays(shapes, seed=2, scale=0.01)
     variables = [keras.Variable(w, name=f"w{i}") for i, w in enumerate(weights)]
     optimizer.build(variables)
+    if built is not None:
+        built.append(optimizer)
     backend = keras.backend.backend()
     if backend == "tensorflow":
         return _tensorflow_stepper(optimizer, variables, gradients)
@@ -244,6 +386,7 @@ def compare(
     rounds: int,
     steps: int | None = None,
     round_seconds: float = 0.1,
+    floor: bool = True,
 ) -> Comparison:
     """Builds and compiles both optimizers of `case`, then times them.
 
@@ -256,11 +399,17 @@ def compare(
             the best of three timings of `CALIBRATION_STEPS` steps each.
         round_seconds: target duration of one side of a round when `steps` is
             None.
+        floor: also time the memory-traffic floor of ours (`make_floor`) in
+            every round, where it is defined.
     """
-    run_ours = make_stepper(case.make_ours(), shapes)
+    built: list = []
+    run_ours = make_stepper(case.make_ours(), shapes, built)
     run_keras = make_stepper(case.make_keras(), shapes)
-    for run in (run_ours, run_keras):
-        run(2)
+    counts = traffic(built[0], shapes) if floor else None
+    run_floor = make_floor(shapes, counts) if counts is not None else None
+    for run in (run_ours, run_keras, run_floor):
+        if run is not None:
+            run(2)
     if steps is None:
         slowest = max(
             min(seconds_per_unit(run, CALIBRATION_STEPS) for _ in range(3))
@@ -268,7 +417,9 @@ def compare(
         )
         steps = max(1, round(round_seconds / slowest))
     comparison = Comparison(case.name, case.baseline, "step", steps)
-    return interleave(comparison, run_ours, run_keras, rounds)
+    if counts is not None:
+        comparison.floor_bytes = floor_bytes(shapes, counts)
+    return interleave(comparison, run_ours, run_keras, rounds, run_floor)
 
 
 def run_benchmark(
@@ -278,23 +429,31 @@ def run_benchmark(
     steps: int | None = None,
     round_seconds: float = 0.1,
     log: Callable[[str], None] | None = None,
+    shapes: Sequence[Shape] | None = None,
+    state_dtype: str | None = None,
+    floor: bool = True,
 ) -> list[Comparison]:
     """Times every case (or those named in `names`) and returns the results.
+
+    `shapes` replaces the MLP-and-CNN shapes of `params_scale`; with
+    `state_dtype` the rows are the package's optimizers with that state
+    against themselves with float32 state (`state_cases`).
 
     Raises:
         ValueError: if a name in `names` is not a case.
     """
-    selected = cases()
+    selected = state_cases(state_dtype) if state_dtype else cases()
     if names is not None:
         by_name = {case.name: case for case in selected}
         unknown = sorted(set(names) - set(by_name))
         if unknown:
             raise ValueError(f"Unknown case(s) {unknown}; valid: {list(by_name)}.")
         selected = [by_name[name] for name in names]
-    shapes = variable_shapes(params_scale)
+    if shapes is None:
+        shapes = variable_shapes(params_scale)
     results = []
     for case in selected:
-        results.append(compare(case, shapes, rounds, steps, round_seconds))
+        results.append(compare(case, shapes, rounds, steps, round_seconds, floor))
         if log is not None:
             log(results[-1].progress())
     return results
@@ -308,6 +467,25 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=float,
         default=1.0,
         help="multiply the parameter count (3.1 million at 1) by about this",
+    )
+    parser.add_argument(
+        "--params",
+        type=int,
+        default=None,
+        help="instead of the MLP and CNN shapes: this many parameters in "
+        "--tensors equal matrices (e.g. 10000000)",
+    )
+    parser.add_argument(
+        "--tensors", type=int, default=10, help="tensors for --params (10)"
+    )
+    parser.add_argument(
+        "--state-dtype",
+        choices=("bfloat16", "float16"),
+        help="rows: every optimizer of the package with this state dtype "
+        "against itself with float32 state",
+    )
+    parser.add_argument(
+        "--no-floor", action="store_true", help="do not time the floor kernel"
     )
     parser.add_argument("--rounds", type=int, default=30, help="alternating rounds")
     parser.add_argument(
@@ -333,7 +511,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--out", metavar="FILE.json", help="write the raw numbers")
     args = parser.parse_args(argv)
-    if args.quick:
+    if args.quick and args.state_dtype is None:
         available = {case.name for case in cases()}
         args.only = [name for name in QUICK_CASES if name in available]
         args.params_scale, args.rounds, args.round_seconds = 0.05, 3, 0.01
@@ -343,7 +521,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     """Runs the benchmark and prints the markdown table."""
     args = parse_args(argv)
-    shapes = variable_shapes(args.params_scale)
+    if args.params is not None:
+        shapes = tensor_shapes(args.params, args.tensors)
+    else:
+        shapes = variable_shapes(args.params_scale)
     print(
         f"backend {keras.backend.backend()}, keras {keras.__version__}, "
         f"{parameter_count(shapes):,} parameters in {len(shapes)} variables, "
@@ -357,11 +538,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.steps,
         args.round_seconds,
         log=lambda line: print(line, file=sys.stderr, flush=True),
+        shapes=shapes,
+        state_dtype=args.state_dtype,
+        floor=not args.no_floor,
     )
     print(markdown_table(results))
     if args.out:
         settings = {
             "params_scale": args.params_scale,
+            "params": args.params,
+            "tensors": args.tensors if args.params is not None else None,
+            "state_dtype": args.state_dtype,
+            "floor": not args.no_floor,
             "parameters": parameter_count(shapes),
             "shapes": [list(shape) for shape in shapes],
             "rounds": args.rounds,
