@@ -67,3 +67,111 @@ def test_run_reports_positive_finite_times_one_row_per_optimizer(update_step, tm
     assert document["environment"]["backend"] == keras.backend.backend()
     assert [row["name"] for row in document["results"]] == NAMES
     assert all(len(row["ours"]) == ROUNDS for row in document["results"])
+
+
+def test_floor_is_timed_in_every_round_and_counts_the_bytes(update_step):
+    shapes = update_step.tensor_shapes(20_000, tensors=2)
+    assert update_step.parameter_count(shapes) == 20_000
+    results = update_step.run_benchmark(
+        ["Adam", "LBFGS"], rounds=ROUNDS, steps=1, shapes=shapes
+    )
+    adam, lbfgs = results
+    assert len(adam.floor) == len(adam.floor_cpu) == ROUNDS
+    # Weights and gradients (4 bytes) and two float32 slots, read and written.
+    assert adam.floor_bytes == 20_000 * (3 * 4 + 2 * 2 * 4)
+    summary = adam.summary()
+    assert 0 < summary["ours_over_floor_q25"] <= summary["ours_over_floor_median"]
+    assert not lbfgs.floor and "ours_over_floor_median" not in lbfgs.summary()
+    table = update_step.markdown_table(results).splitlines()
+    assert "ours/floor" in table[0] and table[-1].endswith("| – | – | – | – |")
+
+
+def test_state_dtype_rows_compare_each_optimizer_with_its_float32_state(
+    update_step,
+):
+    (row,) = update_step.run_benchmark(
+        ["Adam"],
+        rounds=ROUNDS,
+        steps=1,
+        shapes=update_step.tensor_shapes(2_000, tensors=2),
+        state_dtype="bfloat16",
+    )
+    assert row.baseline == "Adam(state_dtype='float32')"
+    assert row.floor_bytes == 2_000 * (3 * 4 + 2 * 2 * 2)
+    names = {case.name for case in update_step.state_cases("bfloat16")}
+    assert {"Adadelta", "Rprop", "LBFGS"} <= names
+
+
+def test_command_line_writes_the_json(update_step, tmp_path):
+    out = tmp_path / "u.json"
+    update_step.main(
+        ["--params", "4000", "--tensors", "2", "--rounds", "1", "--steps", "1"]
+        + ["--only", "SGD", "--out", str(out)]
+    )
+    document = json.loads(out.read_text())
+    assert document["settings"]["params"] == 4000
+    assert document["results"][0]["floor_bytes"] == 4000 * 3 * 4
+
+
+@pytest.fixture
+def tiny_mnist(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "mnist.npz"
+    np.savez(
+        path,
+        x_train=rng.integers(0, 256, (256, 28, 28), dtype="uint8"),
+        y_train=rng.integers(0, 10, 256, dtype="uint8"),
+        x_test=rng.integers(0, 256, (32, 28, 28), dtype="uint8"),
+        y_test=rng.integers(0, 10, 32, dtype="uint8"),
+    )
+    return path
+
+
+@pytest.fixture
+def time_to_accuracy(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    return importlib.import_module("time_to_accuracy")
+
+
+def test_time_to_accuracy_optimizers_part(time_to_accuracy, tiny_mnist, tmp_path):
+    out, figure = tmp_path / "o.json", tmp_path / "o.png"
+    time_to_accuracy.main(
+        ["--part", "optimizers", "--npz", str(tiny_mnist), "--seeds", "2"]
+        + ["--epochs", "2", "--only", "Adam", "Rprop", "--out", str(out)]
+        + ["--figure", str(figure)]
+    )
+    runs = json.loads(out.read_text())["runs"]
+    assert len(runs) == 2 * 2 * 2 and figure.stat().st_size > 0
+    for run in runs:
+        assert len(run["train_loss"]) == len(run["test_accuracy_per_epoch"]) == 2
+        assert run["batch_size"] == (256 if run["optimizer"] == "Rprop" else 128)
+    assert "Adam" in time_to_accuracy.optimizers_table(runs)
+
+
+def test_time_to_accuracy_policies_part(time_to_accuracy, tiny_mnist, tmp_path):
+    out = tmp_path / "p.json"
+    time_to_accuracy.main(
+        ["--part", "policies", "--npz", str(tiny_mnist), "--seeds", "1"]
+        + ["--epochs", "2", "--patience", "1", "--models", "mlp"]
+        + ["--out", str(out)]
+    )
+    runs = json.loads(out.read_text())["runs"]
+    policies = {run["policy"] for run in runs}
+    assert policies == set(time_to_accuracy.POLICIES)
+    assert all(1 <= run["epochs_used"] <= 2 for run in runs)
+
+
+def test_train_epoch_and_minimize_step_run_on_tiny_inputs(monkeypatch, tiny_mnist):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    train_epoch = importlib.import_module("train_epoch")
+    train_epoch.main(
+        ["--npz", str(tiny_mnist), "--samples", "256", "--repeats", "1"]
+        + ["--only", "Adam"]
+    )
+    minimize_step = importlib.import_module("minimize_step")
+    minimize_step.main(
+        ["--synthetic", "--samples", "64", "--hidden", "4", "--iterations", "2"]
+        + ["--fit-steps", "2", "--rounds", "1"]
+    )
