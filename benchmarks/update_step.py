@@ -197,24 +197,27 @@ def floor_bytes(shapes: Sequence[Shape], counts) -> int:
 def make_floor(shapes: Sequence[Shape], counts) -> Callable[[int], None]:
     """A compiled kernel moving exactly the bytes an update step must move.
 
-    Per variable it reads the gradient (a reduction to one number, no
-    write) and negates the weights and every slot array in place (one read
-    and one write each): 2 + S arrays read, 1 + S written, each once, with
-    the slots in their dtype. It is the memory-traffic floor of the step: no
-    update can read and write less. Compiled and run like the update step
-    (TensorFlow: XLA-compiled function on variables; JAX: jitted function
-    with the written arrays donated; PyTorch: eager in-place operations).
+    Per variable it updates the weights in place by an axpy with the
+    gradient, w <- w - 0.001 g (two reads, one write), and negates every
+    slot array in place (one read and one write each): 2 + S arrays read,
+    1 + S written, each once, with the slots in their dtype. It is the
+    memory-traffic floor of the step: no update can read and write less.
+    Compiled and run like the update step (TensorFlow: XLA-compiled function
+    on variables; JAX: jitted function with the written arrays donated;
+    PyTorch: eager in-place operations).
     """
     _, _, slots, itemsize = counts
     slot_dtype = "float32" if itemsize == 4 else "bfloat16"
     slots = round(slots)
     rng = np.random.default_rng(3)
+    # Per variable: the weights, then its slots; and its gradient.
     written, read = [], []
     for shape in shapes:
         written.append(("float32", rng.standard_normal(shape).astype("float32")))
         for _ in range(slots):
             written.append((slot_dtype, rng.standard_normal(shape).astype("float32")))
         read.append(rng.standard_normal(shape).astype("float32"))
+    group = 1 + slots
     backend = keras.backend.backend()
     if backend == "jax":
         import jax
@@ -226,15 +229,17 @@ def make_floor(shapes: Sequence[Shape], counts) -> Callable[[int], None]:
         }
 
         def kernel(written, read):
-            total = sum(jnp.sum(r) for r in read)
-            return [-a for a in written], total
+            return [
+                a - 0.001 * read[i // group] if i % group == 0 else -a
+                for i, a in enumerate(written)
+            ]
 
         step = jax.jit(kernel, donate_argnums=(0,))
 
         def run(n: int) -> None:
             for _ in range(n):
-                state["written"], total = step(state["written"], state["read"])
-            jax.block_until_ready((state["written"], total))
+                state["written"] = step(state["written"], state["read"])
+            jax.block_until_ready(state["written"])
 
         return run
     if backend == "tensorflow":
@@ -245,20 +250,23 @@ def make_floor(shapes: Sequence[Shape], counts) -> Callable[[int], None]:
 
         @tf.function(jit_compile=True)
         def kernel(tensors):
-            for v in variables:
-                v.assign(-v)
-            return tf.add_n([tf.reduce_sum(t) for t in tensors])
+            for i, v in enumerate(variables):
+                if i % group == 0:
+                    v.assign_sub(0.001 * tensors[i // group])
+                else:
+                    v.assign(-v)
+            return tf.constant(0)
 
         def run(n: int) -> None:
             for _ in range(n):
-                total = kernel(tensors)
-            total.numpy()
+                done = kernel(tensors)
+            done.numpy()
 
         return run
     if backend == "torch":
         import torch
 
-        device = keras.backend.convert_to_tensor(0.0).device
+        device = keras.ops.convert_to_tensor(0.0).device
         dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16}
         arrays = [torch.tensor(a, device=device, dtype=dtypes[d]) for d, a in written]
         tensors = [torch.tensor(a, device=device) for a in read]
@@ -266,12 +274,13 @@ def make_floor(shapes: Sequence[Shape], counts) -> Callable[[int], None]:
         def run(n: int) -> None:
             with torch.no_grad():
                 for _ in range(n):
-                    for a in arrays:
-                        a.neg_()
-                    total = sum(t.sum() for t in tensors)
+                    for i, a in enumerate(arrays):
+                        if i % group == 0:
+                            a.sub_(tensors[i // group], alpha=0.001)
+                        else:
+                            a.neg_()
             if torch.cuda.is_available():
                 torch.cuda.synchronize()
-            float(total)
 
         return run
     raise RuntimeError(f"Backend {backend!r} has no floor kernel.")
