@@ -408,10 +408,17 @@ class Nadam(_FirstMomentOptimizer):
         n += (1.0 - self.beta_2) * g * g
         self.assign(self._momentums[index], m)
         self.assign(self._velocities[index], n)
-        m_bar = mu_next * m / one_minus_exp(log_product + ops.log(mu_next))
-        m_bar += (1.0 - mu) * g / one_minus_exp(log_product)
-        n_hat = n / self.second_moment_correction(dtype)
-        self.assign_sub(variable, lr * m_bar / (ops.sqrt(n_hat) + self.epsilon))
+        # The bias corrections folded into scalars, as in Adam: one division
+        # per weight instead of four (TensorFlow's XLA keeps a division by a
+        # run-time scalar as a division).
+        m_scale = mu_next / one_minus_exp(log_product + ops.log(mu_next))
+        g_scale = (1.0 - mu) / one_minus_exp(log_product)
+        root_correction = ops.rsqrt(self.second_moment_correction(dtype))
+        m_bar = m_scale * m + g_scale * g
+        self.assign_sub(
+            variable,
+            lr * m_bar / (ops.sqrt(n) * root_correction + self.epsilon),
+        )
 
     def get_config(self) -> dict:
         config = super().get_config()
