@@ -175,3 +175,23 @@ def test_train_epoch_and_minimize_step_run_on_tiny_inputs(monkeypatch, tiny_mnis
         ["--synthetic", "--samples", "64", "--hidden", "4", "--iterations", "2"]
         + ["--fit-steps", "2", "--rounds", "1"]
     )
+
+
+def test_versions_compares_with_a_renamed_copy(monkeypatch, tmp_path):
+    import shutil
+
+    package = Path(__file__).resolve().parents[1] / "keras_adaptive"
+    copy = tmp_path / "keras_adaptive_old"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    for path in copy.rglob("*.py"):
+        text = path.read_text().replace("keras_adaptive", "keras_adaptive_old")
+        path.write_text(text)
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    versions = importlib.import_module("versions")
+    out = tmp_path / "v.json"
+    versions.main(
+        ["--old", str(tmp_path), "--params", "2000", "--tensors", "2"]
+        + ["--rounds", "1", "--only", "Adam", "--out", str(out)]
+    )
+    (row,) = json.loads(out.read_text())["results"]
+    assert row["name"] == "Adam" and len(row["floor"]) == 1
