@@ -293,12 +293,13 @@ def plot_costs(runs: Sequence[dict], path: str | Path) -> None:
     titles = {"logreg": "Logistic regression", "mlp": "MLP 784-256-10"}
     for ax, kind in zip(axes, kinds, strict=True):
         names = list(dict.fromkeys(r["optimizer"] for r in runs if r["model"] == kind))
-        for name in names:
+        colors = plt.cm.tab20(np.linspace(0, 1, max(len(names), 2)))
+        for name, color in zip(names, colors, strict=False):
             group = [r for r in runs if r["model"] == kind and r["optimizer"] == name]
             losses = np.mean([r["train_loss"] for r in group], axis=0)
             epochs = np.arange(1, len(losses) + 1)
             style = "--" if name in FULL_BATCH else "-"
-            ax.plot(epochs, losses, style, label=name)
+            ax.plot(epochs, losses, style, label=name, color=color)
         ax.set_yscale("log")
         ax.set_xlabel("iterations over the entire dataset (epochs)")
         ax.set_ylabel("training cost (mean over the epoch)")
