@@ -550,7 +550,7 @@ def test_keras_adam_differs_where_documented():
     """The documented epsilon placement is observable: Keras's Adam adds
     epsilon to the uncorrected sqrt(v), so with a large epsilon its first
     step is smaller than Algorithm 1's."""
-    gradient = np.full((3,), 0.01, "float32")
+    gradient = keras.ops.convert_to_tensor(np.full((3,), 0.01, "float32"))
     steps = []
     for optimizer in (
         optimizers.Adam(learning_rate=1.0, epsilon=0.01),
