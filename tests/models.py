@@ -32,3 +32,16 @@ def batch_size(row):
 
 def numpy_values(variables):
     return [keras.ops.convert_to_numpy(v) for v in variables]
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Stops `fit` with an exception when epoch `at_epoch` (0-based) begins,
+    as a crash would, for the tests that resume with `BackupAndRestore`."""
+
+    def __init__(self, at_epoch):
+        super().__init__()
+        self.at_epoch = at_epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.at_epoch:
+            raise RuntimeError("interrupted")

@@ -5,6 +5,7 @@ import math
 import keras
 import numpy as np
 import pytest
+from models import Interrupt
 
 from keras_adaptive.callbacks import BoldDriver
 
@@ -323,12 +324,6 @@ def test_end_to_end_batch_windows_match_a_float64_simulation():
     np.testing.assert_allclose(bias, b, rtol=1e-4, atol=1e-5)
 
 
-class Interrupt(keras.callbacks.Callback):
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == 4:
-            raise RuntimeError("interrupted")
-
-
 def test_resume_with_backup_and_restore_makes_the_same_decisions(tmp_path):
     def model_and_callbacks(backup, extra=()):
         keras.utils.set_random_seed(3)
@@ -351,7 +346,7 @@ def test_resume_with_backup_and_restore_makes_the_same_decisions(tmp_path):
 
     model_a, callbacks_a = model_and_callbacks(tmp_path / "a")
     history_a = fit(model_a, callbacks_a)
-    model_b, callbacks_b = model_and_callbacks(tmp_path / "b", [Interrupt()])
+    model_b, callbacks_b = model_and_callbacks(tmp_path / "b", [Interrupt(4)])
     with pytest.raises(RuntimeError, match="interrupted"):
         fit(model_b, callbacks_b)
     model_b, callbacks_b = model_and_callbacks(tmp_path / "b")

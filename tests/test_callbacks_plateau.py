@@ -5,6 +5,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
+from models import Interrupt
 
 from keras_adaptive.callbacks import CoolDownOnPlateau, ScaledLearningRate
 
@@ -385,16 +386,6 @@ def test_end_to_end_adam_of_this_package_converges_with_reductions():
     assert_traced_once()
     assert set(np.round(rates / 0.05, 6)) == {1.0, 0.1, 0.01}
     assert history.history["loss"][-1] < 0.05 * history.history["loss"][0]
-
-
-class Interrupt(keras.callbacks.Callback):
-    def __init__(self, at_epoch):
-        super().__init__()
-        self.at_epoch = at_epoch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.at_epoch:
-            raise RuntimeError("interrupted")
 
 
 class Rates(keras.callbacks.Callback):

@@ -15,7 +15,13 @@ import warnings
 import keras
 import numpy as np
 import pytest
-from models import batch_size, dense_model, numpy_values, regression_data
+from models import (
+    Interrupt,
+    batch_size,
+    dense_model,
+    numpy_values,
+    regression_data,
+)
 from optimizer_table import ROW_IDS, ROWS
 
 from keras_adaptive.callbacks import BoldDriver, CoolDownOnPlateau
@@ -191,16 +197,6 @@ def test_reload_of_a_lambda_rate_fails_with_the_keras_error(tmp_path):
 
 # ---------------------------------------------------------------------------
 # Resuming with BackupAndRestore, listed before or after the policy.
-
-
-class Interrupt(keras.callbacks.Callback):
-    def __init__(self, at_epoch):
-        super().__init__()
-        self.at_epoch = at_epoch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.at_epoch:
-            raise RuntimeError("interrupted")
 
 
 class ScriptValidation(keras.callbacks.Callback):
