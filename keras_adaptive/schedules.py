@@ -44,6 +44,18 @@ class MomentumRamp(LearningRateSchedule):
         final_momentum: mu after the ramp, in [0, 1).
         ramp_steps: length of the ramp in iterations, >= 1.
         start_step: iterations at `initial_momentum` before the ramp, >= 0.
+
+    References:
+        * G. E. Hinton, "Neural Networks for Machine Learning", lecture 6c
+          ("The momentum method": start at 0.5, raise to 0.9 or 0.99).
+        * I. Sutskever, J. Martens, G. Dahl and G. Hinton (2013), "On the
+          importance of initialization and momentum in deep learning", ICML.
+
+    Example:
+        >>> from keras_adaptive.schedules import MomentumRamp
+        >>> ramp = MomentumRamp(0.5, 0.9, ramp_steps=100)
+        >>> [round(float(ramp(t)), 4) for t in (0, 50, 100, 500)]
+        [0.5, 0.7, 0.9, 0.9]
     """
 
     def __init__(
@@ -99,6 +111,18 @@ class ScaledLearningRate(LearningRateSchedule):
         scale: float or scalar ``keras.Variable`` multiplying the output.
         scale_index: position of the scale variable in ``optimizer.variables``,
             or ``None`` when it is not (yet) a variable of an optimizer.
+
+    References:
+        G. E. Hinton, "Neural Networks for Machine Learning", lecture 6b
+        ("Reducing the learning rate"), the reduction the policies apply to a
+        schedule.
+
+    Example:
+        >>> import keras
+        >>> from keras_adaptive.schedules import ScaledLearningRate
+        >>> decay = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5)
+        >>> round(float(ScaledLearningRate(decay, scale=0.1)(10)), 6)
+        0.005
     """
 
     def __init__(
@@ -152,6 +176,14 @@ def add_scale_variable(
     ``index`` (at the end when ``None``), the position recorded when it was
     first created, so that a reloaded optimizer lists its variables in the
     order in which they were saved.
+
+    Example:
+        >>> from keras_adaptive import optimizers
+        >>> from keras_adaptive.schedules import add_scale_variable
+        >>> optimizer = optimizers.SGD()
+        >>> scale = add_scale_variable(optimizer, 0.5)
+        >>> float(scale), optimizer.variables[-1] is scale
+        (0.5, True)
     """
     scale = optimizer.add_variable(
         (), initializer=keras.initializers.Constant(initial), name="lr_scale"

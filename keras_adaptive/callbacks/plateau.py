@@ -103,6 +103,31 @@ class CoolDownOnPlateau(LearningRatePolicy):
         restore_best_on_reduce: also go back to the best epoch's weights (not
             the optimizer's slots) at each reduction.
         verbose: 0 silent, 1 one line per reduction and per stop.
+
+    References:
+        * G. E. Hinton, "Neural Networks for Machine Learning", lecture 6b
+          ("Reducing the learning rate": turn it down by 10 once training has
+          converged, a few times, then stop).
+        * Y. LeCun, L. Bottou, G. Orr and K.-R. Mueller (1998), "Efficient
+          BackProp", in Neural Networks: Tricks of the Trade, Springer.
+
+    Example:
+        A loss that cannot improve (it is 0 from the start): every epoch after
+        the first is a plateau, so the rate is cut twice, then training stops.
+
+        >>> import keras
+        >>> import numpy as np
+        >>> from keras_adaptive.callbacks import CoolDownOnPlateau
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        >>> model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+        >>> model.set_weights([np.zeros((1, 1)), np.zeros(1)])
+        >>> zeros = np.zeros((4, 1), "float32")
+        >>> policy = CoolDownOnPlateau(monitor="loss", patience=1, max_reductions=2)
+        >>> history = model.fit(zeros, zeros, epochs=10, verbose=0, callbacks=[policy])
+        >>> policy.reductions, len(history.history["loss"])
+        (2, 4)
+        >>> [round(rate, 6) for rate in history.history["learning_rate"]]
+        [0.1, 0.1, 0.01, 0.001]
     """
 
     def __init__(

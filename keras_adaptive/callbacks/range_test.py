@@ -19,6 +19,16 @@ class ExponentialRamp(keras.optimizers.schedules.LearningRateSchedule):
 
     The rate rises geometrically from ``min_lr`` at step 0 to ``max_lr`` at step
     ``num_steps - 1`` and stays there.
+
+    References:
+        L. N. Smith (2017), "Cyclical Learning Rates for Training Neural
+        Networks", WACV (the learning-rate range test).
+
+    Example:
+        >>> from keras_adaptive.callbacks import ExponentialRamp
+        >>> ramp = ExponentialRamp(1e-4, 1.0, num_steps=5)
+        >>> [float(f"{float(ramp(t)):.3g}") for t in range(6)]
+        [0.0001, 0.001, 0.01, 0.1, 1.0, 1.0]
     """
 
     def __init__(self, min_lr: float, max_lr: float, num_steps: int):
@@ -64,6 +74,22 @@ class LearningRateRangeResult:
             (a common alternative suggestion is a tenth of it).
         stopped_early: the loss diverged before the last step.
         figure: a ``matplotlib.figure.Figure`` of the curve, when plotted.
+
+    References:
+        L. N. Smith (2017), "Cyclical Learning Rates for Training Neural
+        Networks", WACV.
+
+    Example:
+        >>> import numpy as np
+        >>> from keras_adaptive.callbacks import LearningRateRangeResult
+        >>> rates = np.geomspace(1e-3, 1.0, 4)
+        >>> result = LearningRateRangeResult(
+        ...     rates, np.array([1.0, 0.5, 0.4, 9.0]), np.array([1.0, 0.6, 0.5, 3.0]),
+        ...     suggested_learning_rate=0.01, min_loss_learning_rate=0.1,
+        ...     stopped_early=True,
+        ... )
+        >>> result.suggested_learning_rate < result.min_loss_learning_rate
+        True
     """
 
     learning_rates: np.ndarray
@@ -181,6 +207,26 @@ def find_learning_rate(
 
     Returns:
         A :class:`LearningRateRangeResult`.
+
+    References:
+        L. N. Smith (2017), "Cyclical Learning Rates for Training Neural
+        Networks", WACV (the range test, as "LR range test").
+
+    Example:
+        >>> import keras
+        >>> import numpy as np
+        >>> from keras_adaptive import find_learning_rate
+        >>> keras.utils.set_random_seed(0)
+        >>> x = np.random.default_rng(0).normal(size=(256, 4)).astype("float32")
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> result = find_learning_rate(
+        ...     model, x, x.sum(axis=1), batch_size=16, num_steps=16, plot=False
+        ... )
+        >>> float(f"{result.learning_rates[0]:.3g}"), len(result.losses) <= 16
+        (1e-06, True)
+        >>> bool(1e-6 <= result.suggested_learning_rate <= 1.0)
+        True
     """
     ramp = ExponentialRamp(min_lr, max_lr, num_steps)
     check_range("smoothing", smoothing, 0.0, 1.0, high_open=True)
