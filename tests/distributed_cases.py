@@ -95,7 +95,12 @@ def relative_difference(a, b):
     )
 
 
-CASES = [(row, None) for row in ROWS] + [(row, "bfloat16") for row in ROWS]
+# Every row in float32; bfloat16 state for one row per kind of state (a
+# velocity, two moments, a gain per weight, sign-based steps).
+BFLOAT16_ROWS = ("Momentum", "Adam", "DeltaBarDelta", "Rprop")
+CASES = [(row, None) for row in ROWS] + [
+    (row, "bfloat16") for row in ROWS if row.id in BFLOAT16_ROWS
+]
 
 
 def case_id(row, state_dtype):

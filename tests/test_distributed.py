@@ -5,7 +5,8 @@ that `conftest.py` creates. JAX: `keras.distribution.DataParallel` over two
 host devices, in a subprocess (the device count must be set before JAX is
 imported). Every optimizer row runs with coupled l2, decoupled weight decay,
 a momentum schedule where it takes one, an Embedding layer (a sparse gradient
-on TensorFlow) and a learning-rate policy; once more with bfloat16 state.
+on TensorFlow) and a learning-rate policy; four rows once more with
+bfloat16 state.
 The PyTorch backend has no data-parallel `fit`.
 """
 
