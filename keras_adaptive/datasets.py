@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from keras_adaptive._validation import check_integer, check_range, refuse
+
 DATASET_NAMES = ("mnist", "cifar10")
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 NETWORK_TIMEOUT_S = 3.0
@@ -229,10 +231,7 @@ def get_spec(name: str) -> DatasetSpec:
         (0.1307,)
     """
     if not isinstance(name, str) or name.lower() not in SPECS:
-        raise ValueError(
-            f"name={name!r} is not a supported dataset; "
-            f"choose one of {', '.join(DATASET_NAMES)}"
-        )
+        refuse("get_spec", "name", name, f"one of {DATASET_NAMES} (any case)")
     return SPECS[name.lower()]
 
 
@@ -305,13 +304,11 @@ def load(
         >>> sorted(history.history)
         ['loss', 'val_loss']
     """
-    check_batch_size(batch_size)
-    check_validation_fraction(validation_fraction)
+    check_batch_size(batch_size, owner="load")
+    check_validation_fraction(validation_fraction, owner="load")
     spec = get_spec(name)
     if augment and spec.name != "cifar10":
-        raise ValueError(
-            f"augment={augment!r} is only supported for cifar10, not {spec.name!r}"
-        )
+        refuse("load", "augment", augment, f"False for {spec.name!r} (cifar10 only)")
     raw = load_raw(
         spec.name,
         data_dir=data_dir,
@@ -441,16 +438,19 @@ def build_pipelines(
         >>> tuple(images.shape), images.dtype.name, data.num_validation
         ((8, 28, 28, 1), 'float32', 10)
     """
-    check_batch_size(batch_size)
-    check_validation_fraction(validation_fraction)
+    check_batch_size(batch_size, owner="build_pipelines")
+    check_validation_fraction(validation_fraction, owner="build_pipelines")
     num_val = int(round(validation_fraction * raw.num_train))
     if validation_fraction > 0 and num_val == 0:
         num_val = 1
     num_train = raw.num_train - num_val
     if num_train < 1:
-        raise ValueError(
-            f"validation_fraction={validation_fraction!r} leaves no training "
-            f"examples out of {raw.num_train}; use a smaller fraction in [0, 1)"
+        refuse(
+            "build_pipelines",
+            "validation_fraction",
+            validation_fraction,
+            f"a fraction in [0, 1) that leaves training examples out of "
+            f"{raw.num_train}",
         )
     scale = _scaler(raw.spec, standardize)
     train = raw.train.take(num_train).cache()
@@ -574,10 +574,7 @@ def synthetic_raw(
         (16, 4, 'synthetic random data (accuracy means nothing)')
     """
     spec = get_spec(name)
-    if isinstance(num_examples, bool) or not isinstance(num_examples, int):
-        raise ValueError(f"synthetic_examples={num_examples!r} must be an integer >= 4")
-    if num_examples < 4:
-        raise ValueError(f"synthetic_examples={num_examples!r} must be >= 4")
+    check_integer("synthetic_raw", "synthetic_examples", num_examples, 4)
     rng = np.random.default_rng(seed)
     num_test = max(num_examples // 4, 1)
 
@@ -632,14 +629,15 @@ def network_available(host: str, port: int = 443, timeout: float = 3.0) -> bool:
     return bool(result and result[0])
 
 
-def check_batch_size(batch_size: object) -> None:
+def check_batch_size(batch_size: object, owner: str = "check_batch_size") -> None:
     """Raise ``ValueError`` unless ``batch_size`` is a positive integer.
 
     Args:
-        batch_size: the value to check.
+        batch_size: the value to check (a NumPy integer counts).
+        owner: the function named in the message.
 
     Raises:
-        ValueError: naming the value.
+        ValueError: naming the owner, the parameter, the value and the range.
 
     Example:
         >>> from keras_adaptive import datasets
@@ -647,22 +645,24 @@ def check_batch_size(batch_size: object) -> None:
         >>> datasets.check_batch_size(0)
         Traceback (most recent call last):
         ...
-        ValueError: batch_size=0 must be a positive integer
-    """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
-        raise ValueError(f"batch_size={batch_size!r} must be a positive integer")
-    if batch_size < 1:
-        raise ValueError(f"batch_size={batch_size!r} must be a positive integer")
+        ValueError: check_batch_size: `batch_size` must be an integer >= 1; received batch_size=0.
+    """  # noqa: E501
+    if isinstance(batch_size, np.integer):
+        batch_size = int(batch_size)
+    check_integer(owner, "batch_size", batch_size, 1)
 
 
-def check_validation_fraction(fraction: object) -> None:
+def check_validation_fraction(
+    fraction: object, owner: str = "check_validation_fraction"
+) -> None:
     """Raise ``ValueError`` unless ``fraction`` is a number in ``[0, 1)``.
 
     Args:
         fraction: the value to check.
+        owner: the function named in the message.
 
     Raises:
-        ValueError: naming the value and the range.
+        ValueError: naming the owner, the parameter, the value and the range.
 
     Example:
         >>> from keras_adaptive import datasets
@@ -670,12 +670,9 @@ def check_validation_fraction(fraction: object) -> None:
         >>> datasets.check_validation_fraction(1.0)
         Traceback (most recent call last):
         ...
-        ValueError: validation_fraction=1.0 must lie in [0, 1)
-    """
-    if isinstance(fraction, bool) or not isinstance(fraction, int | float):
-        raise ValueError(f"validation_fraction={fraction!r} must be a number in [0, 1)")
-    if not 0.0 <= fraction < 1.0:
-        raise ValueError(f"validation_fraction={fraction!r} must lie in [0, 1)")
+        ValueError: check_validation_fraction: `validation_fraction` must be a float in [0.0, 1.0); received validation_fraction=1.0.
+    """  # noqa: E501
+    check_range(owner, "validation_fraction", fraction, 0.0, 1.0)
 
 
 def _pair(arrays: dict[str, np.ndarray], split: str) -> tuple[np.ndarray, ...]:

@@ -25,7 +25,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_adaptive.optimizers.base import check_integer, check_range
+from keras_adaptive._validation import check_choice, check_integer, check_range
 
 METHODS = ("lbfgs", "cg", "gd")
 #: The reasons `minimize` stops, as `History.stop_reason` reports them.
@@ -280,10 +280,7 @@ class _Settings:
 
 def _check_arguments(**kw: Any) -> _Settings:
     method = kw["method"]
-    if method not in METHODS:
-        raise ValueError(
-            f"{_OWNER}: `method` must be one of {METHODS}; received method={method!r}."
-        )
+    check_choice(_OWNER, "method", method, METHODS)
     max_evaluations = kw["max_evaluations"]
     if max_evaluations is not None:
         check_integer(_OWNER, "max_evaluations", max_evaluations, 1)
@@ -298,10 +295,7 @@ def _check_arguments(**kw: Any) -> _Settings:
     if kw["chunk_size"] is not None:
         check_integer(_OWNER, "chunk_size", kw["chunk_size"], 1)
     verbose = kw["verbose"]
-    if verbose not in (0, 1, 2) or isinstance(verbose, bool):
-        raise ValueError(
-            f"{_OWNER}: `verbose` must be 0, 1 or 2; received verbose={verbose!r}."
-        )
+    check_integer(_OWNER, "verbose", verbose, 0, 2)
     c1 = check_range(_OWNER, "c1", kw["c1"], 0.0, 1.0, low_closed=False)
     c2 = kw["c2"]
     if c2 is None:

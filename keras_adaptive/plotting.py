@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 import keras
 import numpy as np
 
+from keras_adaptive._validation import check_integer, refuse
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -196,9 +198,7 @@ def get_surface(name: str) -> Surface:
         (1.0, 1.0)
     """
     if name not in SURFACES:
-        raise ValueError(
-            f"surface={name!r} is unknown; choose one of {', '.join(SURFACES)}"
-        )
+        refuse("get_surface", "surface", name, f"one of {tuple(SURFACES)}")
     return SURFACES[name]
 
 
@@ -247,8 +247,7 @@ def trace_optimizer(
         >>> path.round(4).tolist()
         [[-0.9, -2.8], [-0.18, -2.688], [-0.036, -2.5805]]
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps={steps!r} must be a non-negative integer")
+    check_integer("trace_optimizer", "steps", steps, 0)
     x0, y0 = surface.start if start is None else start
     theta = [
         keras.Variable(np.float32(x0), name="theta_1"),

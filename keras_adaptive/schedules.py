@@ -18,7 +18,7 @@ import keras
 from keras import ops
 from keras.optimizers.schedules import LearningRateSchedule
 
-from keras_adaptive.optimizers.base import check_integer, check_range
+from keras_adaptive._validation import check_integer, check_range, refuse
 
 
 @keras.saving.register_keras_serializable(package="keras_adaptive")
@@ -65,7 +65,7 @@ class MomentumRamp(LearningRateSchedule):
         ramp_steps: int = 1000,
         start_step: int = 0,
     ):
-        owner = "MomentumRamp"
+        owner = type(self).__name__
         self.initial_momentum = check_range(
             owner, "initial_momentum", initial_momentum, 0.0, 1.0
         )
@@ -132,12 +132,14 @@ class ScaledLearningRate(LearningRateSchedule):
         scale_index: int | None = None,
     ):
         if not callable(schedule):
-            raise ValueError(
-                "ScaledLearningRate needs a LearningRateSchedule or a callable; "
-                f"received schedule={schedule!r}"
+            refuse(
+                type(self).__name__,
+                "schedule",
+                schedule,
+                "a LearningRateSchedule or a callable with no arguments",
             )
         if scale_index is not None:
-            check_integer("ScaledLearningRate", "scale_index", scale_index, 0)
+            check_integer(type(self).__name__, "scale_index", scale_index, 0)
         self.schedule = schedule
         self.scale = scale
         self.scale_index = scale_index

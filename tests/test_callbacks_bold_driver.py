@@ -141,7 +141,7 @@ def test_min_delta_and_schedule_scaling():
     ],
 )
 def test_invalid_arguments(kwargs, name):
-    with pytest.raises(ValueError, match=f"`{name}`"):
+    with pytest.raises(ValueError, match=rf"^BoldDriver: `{name}` .+; received "):
         BoldDriver(**kwargs)
 
 

@@ -229,9 +229,11 @@ def test_schedule_output_is_scaled_not_replaced():
     ],
 )
 def test_invalid_arguments(kwargs, name):
-    with pytest.raises(ValueError, match=f"`{name}`") as error:
+    value = next(iter(kwargs.values()))
+    expected = rf"^CoolDownOnPlateau: `{name}` must be .+; received {name}="
+    with pytest.raises(ValueError, match=expected) as error:
         CoolDownOnPlateau(**kwargs)
-    assert repr(next(iter(kwargs.values()))) in str(error.value)
+    assert str(error.value).endswith(f"{name}={value!r}.")
 
 
 def test_config_round_trip():

@@ -282,14 +282,38 @@ def test_synthetic_data_has_the_shapes_and_says_it_means_nothing():
 @pytest.mark.parametrize(
     ("kwargs", "pattern"),
     [
-        ({"name": "imagenet"}, r"name='imagenet'.*mnist, cifar10"),
-        ({"validation_fraction": 1.0}, r"validation_fraction=1\.0.*\[0, 1\)"),
-        ({"validation_fraction": -0.1}, r"validation_fraction=-0\.1.*\[0, 1\)"),
+        (
+            {"name": "imagenet"},
+            r"^get_spec: `name` must be one of \('mnist', 'cifar10'\).*; "
+            r"received name='imagenet'",
+        ),
+        (
+            {"validation_fraction": 1.0},
+            r"^load: `validation_fraction` must be a float in \[0.0, 1.0\); "
+            r"received validation_fraction=1\.0",
+        ),
+        (
+            {"validation_fraction": -0.1},
+            r"^load: `validation_fraction` .*; received validation_fraction=-0\.1",
+        ),
         ({"validation_fraction": "0.1"}, r"validation_fraction='0\.1'"),
-        ({"batch_size": 0}, r"batch_size=0.*positive integer"),
-        ({"batch_size": 2.5}, r"batch_size=2\.5.*positive integer"),
-        ({"batch_size": True}, r"batch_size=True.*positive integer"),
-        ({"augment": True}, r"augment=True.*cifar10"),
+        (
+            {"batch_size": 0},
+            r"^load: `batch_size` must be an integer >= 1; received batch_size=0\.",
+        ),
+        (
+            {"batch_size": 2.5},
+            r"^load: `batch_size` must be an integer >= 1; received batch_size=2\.5",
+        ),
+        (
+            {"batch_size": True},
+            r"^load: `batch_size` must be an integer >= 1; received batch_size=True",
+        ),
+        (
+            {"augment": True},
+            r"^load: `augment` must be False for 'mnist' \(cifar10 only\); "
+            r"received augment=True",
+        ),
     ],
 )
 def test_bad_arguments_raise_value_error_naming_them(kwargs, pattern):

@@ -556,7 +556,10 @@ def test_no_iteration_when_the_start_already_meets_gtol():
         ({"c2": 1e-5}, r"`c2` must be a float in \(0.0001, 1.0\).*c2=1e-05"),
         ({"max_line_search": 0}, r"`max_line_search` must be an integer >= 1"),
         ({"restart_every": 5}, r"`restart_every` applies only to method='cg'"),
-        ({"verbose": 3}, r"`verbose` must be 0, 1 or 2; received verbose=3"),
+        (
+            {"verbose": 3},
+            r"`verbose` must be an integer in \[0, 2\]; received verbose=3",
+        ),
         ({"validation_data": [1]}, r"`validation_data` must be a tuple"),
     ],
 )

@@ -29,7 +29,11 @@ def test_surface_gradients_match_finite_differences(name):
 
 
 def test_unknown_surface_is_a_value_error():
-    with pytest.raises(ValueError, match=r"surface='bowl'.*quadratic"):
+    with pytest.raises(
+        ValueError,
+        match=r"^get_surface: `surface` must be one of .*'quadratic'.*; "
+        r"received surface='bowl'",
+    ):
         plotting.get_surface("bowl")
 
 
@@ -71,7 +75,10 @@ def test_diverging_path_stops_at_the_bound():
 
 
 def test_trace_optimizer_rejects_bad_steps():
-    with pytest.raises(ValueError, match=r"steps=-1"):
+    with pytest.raises(
+        ValueError,
+        match=r"^trace_optimizer: `steps` must be an integer >= 0; received steps=-1",
+    ):
         plotting.trace_optimizer(
             optimizers.SGD(), plotting.get_surface("quadratic"), -1
         )

@@ -111,7 +111,12 @@ def test_ramp_schedule_values_and_config():
     ],
 )
 def test_invalid_arguments(kwargs, name):
-    with pytest.raises(ValueError, match=f"`{name}`"):
+    value = kwargs[name]
+    expected = (
+        rf"^(find_learning_rate|ExponentialRamp): `{name}` must be .+; "
+        rf"received {name}={value!r}\.$"
+    )
+    with pytest.raises(ValueError, match=expected):
         find_learning_rate(quadratic_model(), X, Y, **kwargs)
 
 

@@ -8,8 +8,13 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_adaptive._validation import (
+    check_bool,
+    check_integer,
+    check_range,
+    refuse,
+)
 from keras_adaptive.callbacks._control import LearningRatePolicy, sync_model_state
-from keras_adaptive.callbacks._validation import check_range
 
 
 class BoldDriver(LearningRatePolicy):
@@ -112,51 +117,58 @@ class BoldDriver(LearningRatePolicy):
         max_failures: int = 5,
         verbose: int = 0,
     ):
+        owner = type(self).__name__
         if not isinstance(monitor, str) or not monitor:
-            raise ValueError(
-                f"`monitor` must be a non-empty string; received {monitor!r}"
-            )
-        check_range("increase", increase, 1.0, low_open=True)
-        check_range("decrease", decrease, 0.0, 1.0, low_open=True, high_open=True)
-        check_range("min_lr", min_lr, 0.0)
-        check_range("max_lr", max_lr, min_lr, low_open=True)
-        check_range("min_delta", min_delta, 0.0)
-        check_range("max_failures", max_failures, 1, integer=True)
-        check_range("verbose", verbose, 0, 2, integer=True)
+            refuse(owner, "monitor", monitor, "a non-empty string")
+        increase = check_range(owner, "increase", increase, 1.0, low_closed=False)
+        decrease = check_range(owner, "decrease", decrease, 0.0, 1.0, low_closed=False)
+        check_bool(owner, "revert", revert)
+        min_lr = check_range(owner, "min_lr", min_lr, 0.0)
+        max_lr = check_range(
+            owner, "max_lr", max_lr, min_lr, low_closed=False, high_closed=True
+        )
+        min_delta = check_range(owner, "min_delta", min_delta, 0.0)
+        check_integer(owner, "max_failures", max_failures, 1)
+        check_integer(owner, "verbose", verbose, 0, 2)
         if update_freq != "epoch":
-            check_range("update_freq", update_freq, 1, integer=True)
+            check_integer(owner, "update_freq", update_freq, 1)
             if probe_data is None:
-                raise ValueError(
-                    "`probe_data` must be an (x, y) pair when `update_freq` is "
-                    "a number of batches: the mean losses of different batches "
-                    "are not comparable; received probe_data=None, "
-                    f"update_freq={update_freq!r}"
+                refuse(
+                    owner,
+                    "probe_data",
+                    probe_data,
+                    f"an (x, y) pair when update_freq={update_freq!r} (a number "
+                    "of batches): the mean losses of different batches are not "
+                    "comparable",
                 )
             if monitor != "loss":
-                raise ValueError(
-                    "`monitor` is not used when `update_freq` is a number of "
-                    "batches (the loss on `probe_data` is compared); received "
-                    f"monitor={monitor!r}, update_freq={update_freq!r}"
+                refuse(
+                    owner,
+                    "monitor",
+                    monitor,
+                    f"'loss' when update_freq={update_freq!r} (a number of "
+                    "batches): the loss on `probe_data` is compared",
                 )
         if probe_data is not None:
             if update_freq == "epoch":
                 raise ValueError(
-                    "`probe_data` is used only with an integer `update_freq`; "
-                    "with update_freq='epoch' the epoch's `monitor` is compared"
+                    f"{owner}: `probe_data` is used only with an integer "
+                    "`update_freq`; received probe_data with update_freq='epoch', "
+                    "where the epoch's `monitor` is compared."
                 )
             if not isinstance(probe_data, tuple) or len(probe_data) != 2:
                 raise ValueError(
-                    "`probe_data` must be a tuple (x, y); received "
-                    f"{type(probe_data).__name__}"
+                    f"{owner}: `probe_data` must be a tuple (x, y); received a "
+                    f"{type(probe_data).__name__}."
                 )
         self.monitor = monitor
-        self.increase = float(increase)
-        self.decrease = float(decrease)
-        self.revert = bool(revert)
+        self.increase = increase
+        self.decrease = decrease
+        self.revert = revert
         self.update_freq = update_freq
-        self.min_lr = float(min_lr)
-        self.max_lr = float(max_lr)
-        self.min_delta = float(min_delta)
+        self.min_lr = min_lr
+        self.max_lr = max_lr
+        self.min_delta = min_delta
         self.probe_data = probe_data
         self.max_failures = max_failures
         self.verbose = verbose

@@ -6,8 +6,14 @@ import math
 import warnings
 from typing import Any
 
+from keras_adaptive._validation import (
+    check_bool,
+    check_choice,
+    check_integer,
+    check_range,
+    refuse,
+)
 from keras_adaptive.callbacks._control import LearningRatePolicy
-from keras_adaptive.callbacks._validation import check_choice, check_range
 
 _MAX_METRICS = ("acc", "accuracy", "auc", "precision", "recall", "f1_score")
 _DEFAULT_MONITORS = ("val_loss", "loss")
@@ -146,32 +152,33 @@ class CoolDownOnPlateau(LearningRatePolicy):
         restore_best_on_reduce: bool = False,
         verbose: int = 0,
     ):
+        owner = type(self).__name__
         if monitor is not None and (not isinstance(monitor, str) or not monitor):
-            raise ValueError(
-                f"`monitor` must be a non-empty string or None; received {monitor!r}"
-            )
-        check_choice("mode", mode, ("auto", "min", "max"))
-        check_range("factor", factor, 0.0, 1.0, low_open=True, high_open=True)
-        check_range("patience", patience, 0, integer=True)
-        check_range("min_delta", min_delta, 0.0)
-        check_range("min_rel_delta", min_rel_delta, 0.0)
-        check_range("cooldown", cooldown, 0, integer=True)
-        check_range("min_lr", min_lr, 0.0)
-        check_range("max_reductions", max_reductions, 1, integer=True)
-        check_range("start_from_epoch", start_from_epoch, 0, integer=True)
-        check_range("verbose", verbose, 0, 2, integer=True)
+            refuse(owner, "monitor", monitor, "a non-empty string or None")
+        check_choice(owner, "mode", mode, ("auto", "min", "max"))
+        factor = check_range(owner, "factor", factor, 0.0, 1.0, low_closed=False)
+        check_integer(owner, "patience", patience, 0)
+        min_delta = check_range(owner, "min_delta", min_delta, 0.0)
+        min_rel_delta = check_range(owner, "min_rel_delta", min_rel_delta, 0.0)
+        check_integer(owner, "cooldown", cooldown, 0)
+        min_lr = check_range(owner, "min_lr", min_lr, 0.0)
+        check_integer(owner, "max_reductions", max_reductions, 1)
+        check_integer(owner, "start_from_epoch", start_from_epoch, 0)
+        check_bool(owner, "restore_best_weights", restore_best_weights)
+        check_bool(owner, "restore_best_on_reduce", restore_best_on_reduce)
+        check_integer(owner, "verbose", verbose, 0, 2)
         self.monitor = monitor
         self.mode = mode
-        self.factor = float(factor)
+        self.factor = factor
         self.patience = patience
-        self.min_delta = float(min_delta)
-        self.min_rel_delta = float(min_rel_delta)
+        self.min_delta = min_delta
+        self.min_rel_delta = min_rel_delta
         self.cooldown = cooldown
-        self.min_lr = float(min_lr)
+        self.min_lr = min_lr
         self.max_reductions = max_reductions
         self.start_from_epoch = start_from_epoch
-        self.restore_best_weights = bool(restore_best_weights)
-        self.restore_best_on_reduce = bool(restore_best_on_reduce)
+        self.restore_best_weights = restore_best_weights
+        self.restore_best_on_reduce = restore_best_on_reduce
         self.verbose = verbose
         self._missing_warned = False
         super().__init__(

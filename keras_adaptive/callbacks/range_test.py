@@ -10,7 +10,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_adaptive.callbacks._validation import check_range
+from keras_adaptive._validation import check_integer, check_range
 
 
 @keras.saving.register_keras_serializable(package="keras_adaptive")
@@ -32,11 +32,10 @@ class ExponentialRamp(keras.optimizers.schedules.LearningRateSchedule):
     """
 
     def __init__(self, min_lr: float, max_lr: float, num_steps: int):
-        check_range("min_lr", min_lr, 0.0, low_open=True)
-        check_range("max_lr", max_lr, min_lr, low_open=True)
-        check_range("num_steps", num_steps, 2, integer=True)
-        self.min_lr = float(min_lr)
-        self.max_lr = float(max_lr)
+        owner = type(self).__name__
+        self.min_lr = check_range(owner, "min_lr", min_lr, 0.0, low_closed=False)
+        self.max_lr = check_range(owner, "max_lr", max_lr, min_lr, low_closed=False)
+        check_integer(owner, "num_steps", num_steps, 2)
         self.num_steps = num_steps
 
     def rate(self, step: np.ndarray | int) -> np.ndarray:
@@ -229,8 +228,9 @@ def find_learning_rate(
         True
     """
     ramp = ExponentialRamp(min_lr, max_lr, num_steps)
-    check_range("smoothing", smoothing, 0.0, 1.0, high_open=True)
-    check_range("divergence_factor", divergence_factor, 1.0, low_open=True)
+    owner = "find_learning_rate"
+    check_range(owner, "smoothing", smoothing, 0.0, 1.0)
+    check_range(owner, "divergence_factor", divergence_factor, 1.0, low_closed=False)
     if not model.built:
         raise ValueError(
             "find_learning_rate needs a built model; call it on a batch or "

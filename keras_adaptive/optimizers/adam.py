@@ -8,6 +8,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_adaptive._validation import check_bool
 from keras_adaptive.optimizers.base import (
     Hyperparameter,
     LearningRate,
@@ -162,10 +163,7 @@ class Adam(_FirstMomentOptimizer):
         name: str = "Adam",
         **kwargs: Any,
     ):
-        if not isinstance(amsgrad, bool):
-            raise ValueError(
-                f"Adam: `amsgrad` must be True or False; received amsgrad={amsgrad!r}."
-            )
+        check_bool(type(self).__name__, "amsgrad", amsgrad)
         super().__init__(learning_rate, beta_1, beta_2, epsilon, name=name, **kwargs)
         self.amsgrad = amsgrad
 

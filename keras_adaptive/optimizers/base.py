@@ -34,6 +34,13 @@ import keras
 from keras import ops
 from keras.optimizers.schedules import LearningRateSchedule
 
+from keras_adaptive._validation import (
+    check_bool,
+    check_choice,
+    check_integer,
+    check_range,
+    refuse,
+)
 from keras_adaptive.optimizers import _backend
 
 #: Keyword arguments handled by Keras's base optimizer.
@@ -55,54 +62,6 @@ FLOAT32_MAX = 3.4028234663852886e38
 
 Hyperparameter = float | LearningRateSchedule
 LearningRate = float | LearningRateSchedule | Callable[[], Any]
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def check_range(
-    owner: str,
-    name: str,
-    value: Any,
-    low: float,
-    high: float = math.inf,
-    *,
-    low_closed: bool = True,
-    high_closed: bool = False,
-    schedule: bool = False,
-) -> Any:
-    """Returns `value` (a float, or a schedule where allowed) if it is valid.
-
-    Raises:
-        ValueError: naming `owner`, `name`, `value` and the valid range.
-    """
-    if schedule and isinstance(value, LearningRateSchedule):
-        return value
-    interval = "{}{}, {}{}".format(
-        "[" if low_closed else "(",
-        low,
-        high,
-        "]" if high_closed else ")",
-    )
-    if _is_number(value):
-        above = value >= low if low_closed else value > low
-        below = value <= high if high_closed else value < high
-        if above and below and not math.isnan(value):
-            return float(value)
-    kind = "a float in " + interval
-    if schedule:
-        kind += " or a keras.optimizers.schedules.LearningRateSchedule"
-    raise ValueError(f"{owner}: `{name}` must be {kind}; received {name}={value!r}.")
-
-
-def check_integer(owner: str, name: str, value: Any, low: int) -> int:
-    """Returns `value` if it is an integer >= `low`, else raises ValueError."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= low:
-        return value
-    raise ValueError(
-        f"{owner}: `{name}` must be an integer >= {low}; received {name}={value!r}."
-    )
 
 
 def is_disabled(value: Hyperparameter) -> bool:
@@ -204,24 +163,18 @@ class Optimizer(keras.optimizers.Optimizer):
         if not callable(learning_rate):
             learning_rate = check_range(owner, "learning_rate", learning_rate, 0.0)
             if learning_rate > FLOAT32_MAX:
-                raise ValueError(
-                    f"{owner}: `learning_rate` must be a float in [0.0, inf) that "
-                    f"float32 can hold (at most {FLOAT32_MAX:.4g}); received "
-                    f"learning_rate={learning_rate!r}."
+                refuse(
+                    owner,
+                    "learning_rate",
+                    learning_rate,
+                    f"a float in [0.0, inf) that float32 can hold (at most "
+                    f"{FLOAT32_MAX:.4g})",
                 )
         _check_keras_options(owner, kwargs)
         if l2 is not None:
             l2 = check_range(owner, "l2", l2, 0.0)
-        if state_dtype is not None and state_dtype not in STATE_DTYPES:
-            raise ValueError(
-                f"{owner}: `state_dtype` must be None or one of {STATE_DTYPES}; "
-                f"received state_dtype={state_dtype!r}."
-            )
-        if not isinstance(skip_nonfinite, bool):
-            raise ValueError(
-                f"{owner}: `skip_nonfinite` must be True or False; received "
-                f"skip_nonfinite={skip_nonfinite!r}."
-            )
+        check_choice(owner, "state_dtype", state_dtype, (None, *STATE_DTYPES))
+        check_bool(owner, "skip_nonfinite", skip_nonfinite)
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.l2 = l2
         self.state_dtype = state_dtype

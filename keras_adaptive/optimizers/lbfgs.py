@@ -8,11 +8,11 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_adaptive._validation import check_integer
 from keras_adaptive.optimizers import _backend
 from keras_adaptive.optimizers.base import (
     LearningRate,
     Optimizer,
-    check_integer,
     compute_dtype,
 )
 
@@ -162,7 +162,9 @@ class LBFGS(Optimizer):
         name: str = "LBFGS",
         **kwargs: Any,
     ):
-        history_size = check_integer("LBFGS", "history_size", history_size, 1)
+        history_size = check_integer(
+            type(self).__name__, "history_size", history_size, 1
+        )
         curvature_epsilon = self._check("curvature_epsilon", curvature_epsilon, 0.0)
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.history_size = history_size

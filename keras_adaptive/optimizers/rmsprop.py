@@ -7,6 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_adaptive._validation import check_bool
 from keras_adaptive.optimizers.base import LearningRate, Optimizer, compute_dtype
 
 
@@ -86,11 +87,7 @@ class RMSprop(Optimizer):
         rho = self._check("rho", rho, 0.0, 1.0)
         momentum = self._check("momentum", momentum, 0.0, 1.0)
         epsilon = self._check("epsilon", epsilon, 0.0, low_closed=False)
-        if not isinstance(centered, bool):
-            raise ValueError(
-                f"RMSprop: `centered` must be True or False; received "
-                f"centered={centered!r}."
-            )
+        check_bool(type(self).__name__, "centered", centered)
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.rho = rho
         self.momentum = momentum

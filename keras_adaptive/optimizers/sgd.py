@@ -7,6 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_adaptive._validation import check_bool
 from keras_adaptive.optimizers.base import (
     Hyperparameter,
     LearningRate,
@@ -111,11 +112,7 @@ class SGD(Optimizer):
         **kwargs: Any,
     ):
         momentum = self._check("momentum", momentum, 0.0, 1.0, schedule=True)
-        if not isinstance(nesterov, bool):
-            raise ValueError(
-                f"{type(self).__name__}: `nesterov` must be True or False; "
-                f"received nesterov={nesterov!r}."
-            )
+        check_bool(type(self).__name__, "nesterov", nesterov)
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.momentum = momentum
         self.nesterov = nesterov
