@@ -25,14 +25,15 @@ Example:
 """
 
 from keras_adaptive import callbacks, optimizers, schedules
-from keras_adaptive.callbacks import find_learning_rate
 from keras_adaptive.minimize import minimize
 from keras_adaptive.optimizers import *  # noqa: F403
 from keras_adaptive.optimizers import __all__ as _optimizer_names
+from keras_adaptive.range_test import LearningRateRangeResult, find_learning_rate
 
 __version__ = "0.2.0"
 
 __all__ = [
+    "LearningRateRangeResult",
     "callbacks",
     "find_learning_rate",
     "minimize",

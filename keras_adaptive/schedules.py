@@ -5,7 +5,9 @@
 * :class:`ScaledLearningRate`: a learning-rate schedule (or callable)
   multiplied by a scale variable of the optimizer, through which the
   learning-rate policies of :mod:`keras_adaptive.callbacks` change a
-  schedule's rate without retracing the train function.
+  schedule's rate without retracing the train function;
+* :class:`ExponentialRamp`: the geometric rise of the learning-rate range
+  test (:func:`keras_adaptive.find_learning_rate`).
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from collections.abc import Callable
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 from keras.optimizers.schedules import LearningRateSchedule
 
+from keras_adaptive._keras_api import move_last_variable
 from keras_adaptive._validation import check_integer, check_range, refuse
 
 
@@ -191,6 +195,49 @@ def add_scale_variable(
         (), initializer=keras.initializers.Constant(initial), name="lr_scale"
     )
     if index is not None and index != len(optimizer.variables) - 1:
-        variables = optimizer._variables
-        variables.insert(index, variables.pop())
+        move_last_variable(optimizer, index)
     return scale
+
+
+@keras.saving.register_keras_serializable(package="keras_adaptive")
+class ExponentialRamp(keras.optimizers.schedules.LearningRateSchedule):
+    """``min_lr * (max_lr / min_lr) ** (step / (num_steps - 1))``, then constant.
+
+    The rate rises geometrically from ``min_lr`` at step 0 to ``max_lr`` at step
+    ``num_steps - 1`` and stays there.
+
+    References:
+        L. N. Smith (2017), "Cyclical Learning Rates for Training Neural
+        Networks", WACV (the learning-rate range test).
+
+    Example:
+        >>> from keras_adaptive.schedules import ExponentialRamp
+        >>> ramp = ExponentialRamp(1e-4, 1.0, num_steps=5)
+        >>> [float(f"{float(ramp(t)):.3g}") for t in range(6)]
+        [0.0001, 0.001, 0.01, 0.1, 1.0, 1.0]
+    """
+
+    def __init__(self, min_lr: float, max_lr: float, num_steps: int):
+        owner = type(self).__name__
+        self.min_lr = check_range(owner, "min_lr", min_lr, 0.0, low_closed=False)
+        self.max_lr = check_range(owner, "max_lr", max_lr, min_lr, low_closed=False)
+        check_integer(owner, "num_steps", num_steps, 2)
+        self.num_steps = num_steps
+
+    def rate(self, step: np.ndarray | int) -> np.ndarray:
+        """The schedule in float64 NumPy, for reporting."""
+        fraction = np.minimum(np.asarray(step, "float64") / (self.num_steps - 1), 1.0)
+        return self.min_lr * (self.max_lr / self.min_lr) ** fraction
+
+    def __call__(self, step):
+        fraction = ops.minimum(
+            ops.cast(step, "float32") / float(self.num_steps - 1), 1.0
+        )
+        return self.min_lr * ops.exp(fraction * math.log(self.max_lr / self.min_lr))
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "min_lr": self.min_lr,
+            "max_lr": self.max_lr,
+            "num_steps": self.num_steps,
+        }

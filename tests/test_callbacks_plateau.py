@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from models import Interrupt
 
-from keras_adaptive.callbacks import CoolDownOnPlateau, ScaledLearningRate
+from keras_adaptive.callbacks import CoolDownOnPlateau
+from keras_adaptive.schedules import ScaledLearningRate
 
 # ---------------------------------------------------------------------------
 # Scripted logs: the callback driven epoch by epoch, without training.

@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_adaptive.callbacks import ExponentialRamp, find_learning_rate
+from keras_adaptive import find_learning_rate
+from keras_adaptive.schedules import ExponentialRamp
 
 
 def quadratic_model(optimizer=None):

@@ -46,7 +46,7 @@ CASES = [
         "schedule",
     ),
     (
-        callbacks.ExponentialRamp,
+        schedules.ExponentialRamp,
         {"min_lr": 1e-4, "max_lr": 1.0, "num_steps": 1},
         "ExponentialRamp",
         "num_steps",

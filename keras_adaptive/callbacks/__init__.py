@@ -4,29 +4,29 @@
   converged, 1-3 times, then stop and restore the best weights;
 * :class:`BoldDriver`: grow the rate while the loss falls, halve it and undo
   the steps when it does not;
-* :func:`find_learning_rate`: the learning-rate range test (training loss
-  against the learning rate).
+* :class:`LearningRatePolicy`: the base class of both, for writing another
+  policy (see the documentation's "Writing a policy").
 
 All work with float rates, ``LearningRateSchedule`` objects and callables,
-under ``jit_compile=True`` without retracing. ``ScaledLearningRate`` (the
-schedule wrapper the policies use) is defined in
-:mod:`keras_adaptive.schedules` and re-exported here.
+under ``jit_compile=True`` without retracing. The schedules they use are in
+:mod:`keras_adaptive.schedules`; the learning-rate range test is
+:func:`keras_adaptive.find_learning_rate`.
 """
 
+from keras_adaptive._deprecation import moved_names
+from keras_adaptive.callbacks._control import LearningRatePolicy
 from keras_adaptive.callbacks.bold_driver import BoldDriver
 from keras_adaptive.callbacks.plateau import CoolDownOnPlateau
-from keras_adaptive.callbacks.range_test import (
-    ExponentialRamp,
-    LearningRateRangeResult,
-    find_learning_rate,
-)
-from keras_adaptive.schedules import ScaledLearningRate
 
-__all__ = [
-    "BoldDriver",
-    "CoolDownOnPlateau",
-    "ExponentialRamp",
-    "LearningRateRangeResult",
-    "ScaledLearningRate",
-    "find_learning_rate",
-]
+__all__ = ["BoldDriver", "CoolDownOnPlateau", "LearningRatePolicy"]
+
+# Deprecated in 0.3.0, removed in 0.4.0: names that moved out of `callbacks`.
+__getattr__ = moved_names(
+    __name__,
+    {
+        "ExponentialRamp": "keras_adaptive.schedules",
+        "ScaledLearningRate": "keras_adaptive.schedules",
+        "LearningRateRangeResult": "keras_adaptive.range_test",
+        "find_learning_rate": "keras_adaptive.range_test",
+    },
+)

@@ -4,7 +4,7 @@ A callback that changes the learning rate between steps has to do it in a way
 that reaches the compiled train function without retracing it:
 
 * a float learning rate is already a ``keras.Variable`` tracked by the
-  optimizer (``optimizer._learning_rate``), so it is assigned directly;
+  optimizer, so it is assigned directly;
 * a ``LearningRateSchedule`` or a callable cannot be assigned, so it is wrapped
   once in :class:`ScaledLearningRate`, which multiplies its output by a scalar
   variable created with ``optimizer.add_variable``. Being one of
@@ -49,6 +49,10 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_adaptive._keras_api import (
+    learning_rate_object,
+    rebuild_train_function,
+)
 from keras_adaptive.schedules import ScaledLearningRate, add_scale_variable
 
 
@@ -57,20 +61,6 @@ def innermost_optimizer(optimizer: keras.optimizers.Optimizer):
     while hasattr(optimizer, "inner_optimizer"):
         optimizer = optimizer.inner_optimizer
     return optimizer
-
-
-def sync_model_state(model: keras.Model) -> None:
-    """Write the JAX trainer's in-flight state back into the variables.
-
-    Under JAX, ``fit`` keeps the variables' values outside the variables during
-    an epoch; a callback that reads or assigns variables between batches has
-    to sync first. After the sync the trainer re-reads the variables before its
-    next step, so assignments made by the callback take effect. Elsewhere this
-    is a no-op.
-    """
-    sync = getattr(model, "jax_state_sync", None)
-    if sync is not None:
-        sync()
 
 
 class LearningRateControl:
@@ -84,7 +74,7 @@ class LearningRateControl:
         self.inner = innermost_optimizer(optimizer)
         self.scale = None
         self.wrapped = False
-        rate = self.inner._learning_rate
+        rate = learning_rate_object(self.inner)
         if isinstance(rate, keras.Variable):
             self.variable = rate
             return
@@ -114,7 +104,7 @@ class LearningRateControl:
         (schedule); it changes only when someone assigns it.
         """
         holder = self.variable if self.variable is not None else self.scale
-        return id(self.inner._learning_rate), float(ops.convert_to_numpy(holder))
+        return id(learning_rate_object(self.inner)), float(ops.convert_to_numpy(holder))
 
     @property
     def value(self) -> float:
@@ -165,8 +155,8 @@ def attach(model: keras.Model) -> LearningRateControl:
         if not optimizer.built and model.built:
             optimizer.build(model.trainable_variables)
         control = LearningRateControl(optimizer)
-    if control.wrapped and getattr(model, "train_function", None) is not None:
-        model.make_train_function(force=True)
+    if control.wrapped:
+        rebuild_train_function(model)
     return control
 
 
@@ -297,11 +287,58 @@ class LearningRatePolicy(keras.callbacks.Callback):
     optimizer raise ``ValueError`` in ``on_train_begin``; a rate changed by
     anyone else (``ReduceLROnPlateau``, ``LearningRateScheduler``, a user)
     during ``fit`` raises ``RuntimeError`` at the next epoch boundary.
+
+    **Writing a policy.** A subclass passes its initial state (a dict of
+    Python numbers, saved with the weights) and a name to ``__init__``, sets
+    ``monitor`` (a log name such as ``"loss"`` or ``"val_loss"``) and writes
+    ``decide(epoch, monitor, value)``, reading and writing ``self.state`` and
+    changing the rate with ``multiply_learning_rate``. The base writes
+    ``logs["learning_rate"]`` after each epoch, replays a decision a backup
+    missed, and refuses a second controller of the rate. (`BoldDriver`, which
+    also decides within epochs, overrides the epoch hooks themselves.)
+
+    Args:
+        values: the policy's initial state: names to ints or floats.
+        name: the name under which the state is saved with the optimizer.
+
+    References:
+        G. E. Hinton, "Neural Networks for Machine Learning", lecture 6 (turn
+        the learning rate down when the error stops falling).
+
+    Example:
+        A third policy in a few lines: halve the rate whenever the loss rose.
+
+        >>> import math
+        >>> import keras
+        >>> import numpy as np
+        >>> from keras_adaptive.callbacks import LearningRatePolicy
+        >>> class HalveWhenWorse(LearningRatePolicy):
+        ...     def __init__(self, monitor="loss"):
+        ...         super().__init__({"previous": math.nan}, name="halve_when_worse")
+        ...         self.monitor = monitor
+        ...
+        ...     def decide(self, epoch, monitor, value):
+        ...         if value > self.state["previous"]:
+        ...             self.multiply_learning_rate(0.5)
+        ...         self.state["previous"] = value
+        >>> layer = keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")
+        >>> model = keras.Sequential([keras.Input((1,)), layer])
+        >>> model.compile(optimizer=keras.optimizers.SGD(1.5), loss="mse")
+        >>> x = np.ones((8, 1), "float32")  # loss (w - 2)^2, one step an epoch
+        >>> history = model.fit(x, 2 * x, epochs=4, verbose=0,
+        ...                     callbacks=[HalveWhenWorse()])
+        >>> history.history["loss"]  # w = 0, 6, -6, 6: too large a rate
+        [4.0, 16.0, 64.0, 16.0]
+        >>> history.history["learning_rate"]  # the rate each epoch trained with
+        [1.5, 1.5, 0.75, 0.375]
     """
 
     #: The journal is written from the batch hook only; the decision and every
     #: variable access happen in the epoch hooks (after Keras's flush).
     async_safe = True
+
+    #: The log entry the decisions read (``"val_..."`` for a validation value).
+    monitor: str | None = "loss"
 
     def __init__(self, values: dict[str, Any], name: str):
         super().__init__()
@@ -311,19 +348,85 @@ class LearningRatePolicy(keras.callbacks.Callback):
         self._first_epoch = False
         self._expected: tuple[int, float] | None = None
         self._epoch = 0
+        self._missing_warned = False
 
     # -- Subclass interface -------------------------------------------------
 
+    @property
+    def state(self) -> dict[str, Any]:
+        """The policy's state, saved with the weights (``BackupAndRestore``)."""
+        return self._state.values
+
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate of the next step."""
+        return self._control.value
+
+    def multiply_learning_rate(
+        self, factor: float, min_lr: float = 0.0, max_lr: float = math.inf
+    ) -> tuple[float, float]:
+        """Multiplies the rate in effect by ``factor``, clipped to
+        ``[min_lr, max_lr]`` (a schedule's later outputs too); returns the
+        old and the new rate."""
+        return self._control.multiply(factor, min_lr, max_lr)
+
+    def decide(self, epoch: int, monitor: str, value: float) -> None:
+        """The policy's decision after epoch ``epoch`` (0-based) on ``value``,
+        the epoch's value of ``monitor``."""
+        raise NotImplementedError
+
+    def monitor_name(self, logs: dict[str, Any] | None) -> str | None:
+        """The log entry the next decision reads (``None``: not known yet)."""
+        return self.monitor
+
     def _journal_names(self) -> tuple[str | None, str | None]:
         """(training-log name, validation-log name) the next decision reads."""
-        raise NotImplementedError
+        monitor = self.monitor_name(None)
+        if monitor is None:
+            return None, None
+        if monitor.startswith("val_"):
+            return None, monitor.removeprefix("val_")
+        return monitor, None
 
     def _replay(self, epoch: int) -> bool:
         """Make epoch ``epoch``'s decision from the journal; ``False`` if it cannot."""
-        raise NotImplementedError
+        monitor = self.monitor_name(None)
+        current = None if monitor is None else self.journaled(monitor)
+        if current is None:
+            # Nothing to decide when the epoch ran no validation; otherwise
+            # the value was not journaled and the decision is lost.
+            return monitor is not None and (
+                monitor.startswith("val_") and self.validation_skipped()
+            )
+        self.decide(epoch, monitor, current)
+        return True
 
     def _on_journal(self) -> None:
         """Called after a value is journaled (keep what a replay needs)."""
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._begin_epoch(epoch)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if logs is None:
+            logs = {}
+        self._check_rate(f"during epoch {epoch + 1}")
+        logs["learning_rate"] = self.learning_rate
+        monitor = self.monitor_name(logs)
+        current = None if monitor is None else self.journaled(monitor)
+        if current is None and monitor in logs:
+            current = float(logs[monitor])
+        if current is not None:
+            self.decide(epoch, monitor, current)
+        elif not self._missing_warned:
+            self._missing_warned = True
+            warnings.warn(
+                f"{type(self).__name__}: `{monitor or 'val_loss'}` is not in "
+                f"the logs (available: {', '.join(sorted(logs))}); epochs "
+                "without it are not counted.",
+                stacklevel=2,
+            )
+        self._end_epoch(epoch)
 
     # -- Keras hooks --------------------------------------------------------
 

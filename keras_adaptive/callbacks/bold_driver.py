@@ -8,13 +8,14 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_adaptive._keras_api import sync_trainer_state
 from keras_adaptive._validation import (
     check_bool,
     check_integer,
     check_range,
     refuse,
 )
-from keras_adaptive.callbacks._control import LearningRatePolicy, sync_model_state
+from keras_adaptive.callbacks._control import LearningRatePolicy
 
 
 class BoldDriver(LearningRatePolicy):
@@ -338,7 +339,7 @@ class BoldDriver(LearningRatePolicy):
     def _judge_window(self, seen: int | None, where: str) -> None:
         if seen is not None:
             self._window_start = seen
-        sync_model_state(self.model)
+        sync_trainer_state(self.model)
         self._epoch_rate = self._control.value
         self._decide(self._probe_loss(), where)
 

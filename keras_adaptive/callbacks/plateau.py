@@ -57,7 +57,7 @@ class CoolDownOnPlateau(LearningRatePolicy):
 
     The learning rate may be a float, a ``LearningRateSchedule`` or a callable:
     a schedule's output is multiplied by a scale held in a variable of the
-    optimizer (see :class:`~keras_adaptive.callbacks.ScaledLearningRate`), so
+    optimizer (see :class:`~keras_adaptive.schedules.ScaledLearningRate`), so
     the effective rate is ``schedule(step) * scale`` and the compiled train
     function (``jit_compile=True``, TensorFlow or JAX) is not retraced. Keras
     optimizers, this package's optimizers and ``LossScaleOptimizer`` all work.
@@ -68,7 +68,7 @@ class CoolDownOnPlateau(LearningRatePolicy):
     this callback, makes the same decisions as one never interrupted (the
     monitored value is recorded at the epoch's last batch, or at the end of
     its validation, before any backup; see
-    :class:`~keras_adaptive.callbacks._control.LearningRatePolicy`). The state
+    :class:`~keras_adaptive.callbacks.LearningRatePolicy`). The state
     also carries over across repeated ``fit`` calls with the same callback.
     One learning-rate policy per optimizer: a second one in the same ``fit``,
     or a Keras callback that changes the same rate, raises an error.
@@ -180,7 +180,6 @@ class CoolDownOnPlateau(LearningRatePolicy):
         self.restore_best_weights = restore_best_weights
         self.restore_best_on_reduce = restore_best_on_reduce
         self.verbose = verbose
-        self._missing_warned = False
         super().__init__(
             {
                 "best": math.nan,
@@ -198,29 +197,29 @@ class CoolDownOnPlateau(LearningRatePolicy):
     @property
     def best(self) -> float | None:
         """Best monitored value so far (``None`` before the first)."""
-        best = self._state.values["best"]
+        best = self.state["best"]
         return None if math.isnan(best) else best
 
     @property
     def best_epoch(self) -> int | None:
         """0-based epoch of the best value."""
-        epoch = self._state.values["best_epoch"]
+        epoch = self.state["best_epoch"]
         return None if epoch < 0 else epoch
 
     @property
     def wait(self) -> int:
         """Consecutive epochs without improvement counted so far."""
-        return self._state.values["wait"]
+        return self.state["wait"]
 
     @property
     def reductions(self) -> int:
         """Reductions made so far."""
-        return self._state.values["reductions"]
+        return self.state["reductions"]
 
     @property
     def stopped_epoch(self) -> int | None:
         """0-based epoch at which this callback last stopped training."""
-        epoch = self._state.values["stopped_epoch"]
+        epoch = self.state["stopped_epoch"]
         return None if epoch < 0 else epoch
 
     @property
@@ -251,16 +250,14 @@ class CoolDownOnPlateau(LearningRatePolicy):
 
     def _journal_names(self) -> tuple[str | None, str | None]:
         if self.monitor is not None:
-            if self.monitor.startswith("val_"):
-                return None, self.monitor.removeprefix("val_")
-            return self.monitor, None
-        choice = self._state.values["monitor_choice"]
+            return super()._journal_names()
+        choice = self.state["monitor_choice"]
         return (None if choice == 0 else "loss", None if choice == 1 else "loss")
 
-    def _monitor_name(self, logs: dict[str, Any] | None) -> str | None:
+    def monitor_name(self, logs: dict[str, Any] | None) -> str | None:
         if self.monitor is not None:
             return self.monitor
-        values = self._state.values
+        values = self.state
         if values["monitor_choice"] < 0:
             logs = logs or {}
             validation, training = _DEFAULT_MONITORS
@@ -279,7 +276,7 @@ class CoolDownOnPlateau(LearningRatePolicy):
         return _DEFAULT_MONITORS[values["monitor_choice"]]
 
     def _improves(self, current: float, monitor: str) -> bool:
-        best = self._state.values["best"]
+        best = self.state["best"]
         if math.isnan(current):
             return False
         if math.isnan(best):
@@ -294,48 +291,11 @@ class CoolDownOnPlateau(LearningRatePolicy):
         if self.verbose:
             print(f"\nEpoch {epoch + 1}: CoolDownOnPlateau: {message}")
 
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self._begin_epoch(epoch)
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if logs is None:
-            logs = {}
-        self._check_rate(f"during epoch {epoch + 1}")
-        logs["learning_rate"] = self._control.value
-        monitor = self._monitor_name(logs)
-        current = None if monitor is None else self.journaled(monitor)
-        if current is None and monitor in logs:
-            current = float(logs[monitor])
-        if current is None:
-            if not self._missing_warned:
-                self._missing_warned = True
-                warnings.warn(
-                    f"CoolDownOnPlateau: `{monitor or 'val_loss'}` is not in the "
-                    f"logs (available: {', '.join(sorted(logs))}); epochs without "
-                    "it are not counted.",
-                    stacklevel=2,
-                )
-        else:
-            self._decide(epoch, monitor, current)
-        self._end_epoch(epoch)
-
-    def _replay(self, epoch: int) -> bool:
-        monitor = self._monitor_name(None)
-        current = None if monitor is None else self.journaled(monitor)
-        if current is None:
-            # Nothing to decide when the epoch ran no validation; otherwise
-            # the value was not journaled and the decision is lost.
-            return monitor is not None and (
-                monitor.startswith("val_") and self.validation_skipped()
-            )
-        self._decide(epoch, monitor, current)
-        return True
-
-    def _decide(self, epoch: int, monitor: str, current: float) -> None:
-        rate = self._control.value
+    def decide(self, epoch: int, monitor: str, current: float) -> None:
+        rate = self.learning_rate
         if epoch < self.start_from_epoch:
             return
-        values = self._state.values
+        values = self.state
         improved = self._improves(current, monitor)
         if improved:
             values["best"] = current
@@ -360,7 +320,7 @@ class CoolDownOnPlateau(LearningRatePolicy):
         )
         at_min = rate <= self.min_lr * (1.0 + _RATE_TOLERANCE)
         if values["reductions"] < self.max_reductions and not at_min:
-            old, new = self._control.multiply(self.factor, min_lr=self.min_lr)
+            old, new = self.multiply_learning_rate(self.factor, min_lr=self.min_lr)
             values["reductions"] += 1
             values["cooldown_counter"] = self.cooldown
             message = (

@@ -22,7 +22,7 @@ from keras_adaptive.optimizers.adadelta import Adadelta
 from keras_adaptive.optimizers.adagrad import Adagrad
 from keras_adaptive.optimizers.adam import Adam, Adamax, Nadam
 from keras_adaptive.optimizers.base import Optimizer
-from keras_adaptive.optimizers.gains import DeltaBarDelta
+from keras_adaptive.optimizers.delta_bar_delta import DeltaBarDelta
 from keras_adaptive.optimizers.lbfgs import LBFGS
 from keras_adaptive.optimizers.rmsprop import RMSprop
 from keras_adaptive.optimizers.rprop import Rprop

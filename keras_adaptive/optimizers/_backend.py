@@ -1,19 +1,18 @@
 """Backend-specific parts of the optimizers, kept out of the shared base.
 
-Everything here touches TensorFlow's `tf.distribute` machinery or Keras's
-TensorFlow optimizer internals; on JAX and PyTorch each function is a no-op or
-a plain `keras.ops` computation. The private Keras names used are
-`_distribution_strategy` (the strategy a TensorFlow optimizer was created
-under) and `_distributed_tf_update_step` (the per-variable update Keras's
-TensorFlow optimizer runs after all-reducing the gradients),
-`_apply_weight_decay` and `_use_weight_decay` (decoupled weight decay),
-`_trainable_variables`, all checked by `tests/test_keras_internals.py`.
+TensorFlow: eager building, densifying `tf.IndexedSlices`, the checks and
+the per-replica decisions of `tf.distribute`; PyTorch: converting NumPy
+gradients and the rounding of decoupled weight decay; JAX and PyTorch: the
+select-based skip of a non-finite step. Keras's private members are reached
+only through `keras_adaptive._keras_api`.
 """
 
 from __future__ import annotations
 
 import keras
 from keras import ops
+
+from keras_adaptive import _keras_api
 
 
 def is_tensorflow() -> bool:
@@ -39,7 +38,7 @@ def prepare_apply(optimizer, grads, trainable_variables):
         if not optimizer.built:
             build_outside_trace(optimizer, trainable_variables)
     variables = (
-        optimizer._trainable_variables
+        _keras_api.trainable_variables(optimizer)
         if trainable_variables is None
         else trainable_variables
     )
@@ -57,7 +56,7 @@ def torch_apply_weight_decay(optimizer, variables) -> None:
     keeps the other backends' rounding, so that all three agree.
     """
     for variable in variables:
-        if optimizer._use_weight_decay(variable):
+        if _keras_api.uses_weight_decay(optimizer, variable):
             rate = ops.cast(optimizer.learning_rate, variable.dtype)
             decay = ops.cast(optimizer.weight_decay, variable.dtype)
             variable.assign(variable - variable * decay * rate)
@@ -73,7 +72,7 @@ def check_strategy(optimizer) -> None:
     """
     import tensorflow as tf
 
-    created = optimizer._distribution_strategy
+    created = _keras_api.creation_strategy(optimizer)
     current = tf.distribute.get_strategy()
     if current is not created:
         raise ValueError(
@@ -90,7 +89,7 @@ def replicas_in_sync(optimizer) -> int:
     """Replicas of the `tf.distribute` strategy `optimizer` runs under (1 elsewhere)."""
     if not is_tensorflow():
         return 1
-    return optimizer._distribution_strategy.num_replicas_in_sync
+    return _keras_api.creation_strategy(optimizer).num_replicas_in_sync
 
 
 def build_outside_trace(optimizer, variables) -> None:
@@ -169,7 +168,7 @@ def apply_if_finite(optimizer, apply, grads, trainable_variables, counter) -> No
         )
     else:
         variables = (
-            optimizer._trainable_variables
+            _keras_api.trainable_variables(optimizer)
             if trainable_variables is None
             else list(trainable_variables)
         )
@@ -216,7 +215,7 @@ def _tensorflow_apply_if_finite(optimizer, apply, grads, trainable_variables, fi
 def distributed_update_step(optimizer, distribution, grads_and_vars, learning_rate):
     """TensorFlow's per-variable update, after the gradients were all-reduced.
 
-    Replaces Keras's `_distributed_tf_update_step` so that the coupled L2
+    Replaces Keras's distributed update step so that the coupled L2
     term is added once, to the summed gradient, inside each replica's copy of
     the update: added before the all-reduce it would count once per replica.
     """

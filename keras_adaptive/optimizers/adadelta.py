@@ -101,7 +101,7 @@ class Adadelta(Optimizer):
         dtype = compute_dtype(variable)
         lr = ops.cast(learning_rate, dtype)
         g = ops.cast(gradient, dtype)
-        index = self._get_variable_index(variable)
+        index = self.variable_index(variable)
         rho = self.rho
 
         eps = self.epsilon

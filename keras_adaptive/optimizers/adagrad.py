@@ -94,7 +94,7 @@ class Adagrad(Optimizer):
         lr = ops.cast(learning_rate, dtype)
         g = ops.cast(gradient, dtype)
         accumulator = self.slot(self._accumulators, variable, dtype) + g * g
-        self.assign(self._accumulators[self._get_variable_index(variable)], accumulator)
+        self.assign(self._accumulators[self.variable_index(variable)], accumulator)
         self.assign_sub(variable, lr * g * ops.rsqrt(accumulator + self.epsilon))
 
     def get_config(self) -> dict:

@@ -52,12 +52,12 @@ class _FirstMomentOptimizer(Optimizer):
         """The first-moment decay rate of step `iterations + 1 + offset`."""
         return self.hyperparameter(self.beta_1, dtype, offset)
 
-    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+    def update_variables(self, grads, trainable_variables, learning_rate):
         dtype = self._log_decay_product.dtype
         self.assign_add(
             self._log_decay_product, ops.log(self.first_moment_decay(dtype))
         )
-        super()._backend_update_step(grads, trainable_variables, learning_rate)
+        super().update_variables(grads, trainable_variables, learning_rate)
 
     def first_moment_correction(self, dtype: str):
         """1 - prod_{i <= t} beta_1(i)."""
@@ -181,7 +181,7 @@ class Adam(_FirstMomentOptimizer):
         dtype = compute_dtype(variable)
         lr = ops.cast(learning_rate, dtype)
         g = ops.cast(gradient, dtype)
-        index = self._get_variable_index(variable)
+        index = self.variable_index(variable)
         beta_1 = self.first_moment_decay(dtype)
 
         m = beta_1 * self.slot(self._momentums, variable, dtype) + (1.0 - beta_1) * g
@@ -280,7 +280,7 @@ class Adamax(_FirstMomentOptimizer):
         dtype = compute_dtype(variable)
         lr = ops.cast(learning_rate, dtype)
         g = ops.cast(gradient, dtype)
-        index = self._get_variable_index(variable)
+        index = self.variable_index(variable)
         beta_1 = self.first_moment_decay(dtype)
 
         m = beta_1 * self.slot(self._momentums, variable, dtype) + (1.0 - beta_1) * g
@@ -396,7 +396,7 @@ class Nadam(_FirstMomentOptimizer):
         dtype = compute_dtype(variable)
         lr = ops.cast(learning_rate, dtype)
         g = ops.cast(gradient, dtype)
-        index = self._get_variable_index(variable)
+        index = self.variable_index(variable)
         mu = self.first_moment_decay(dtype)
         mu_next = self.first_moment_decay(dtype, offset=1)
         log_product = ops.cast(self._log_decay_product, dtype)

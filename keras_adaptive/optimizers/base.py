@@ -34,6 +34,7 @@ import keras
 from keras import ops
 from keras.optimizers.schedules import LearningRateSchedule
 
+from keras_adaptive._keras_api import KerasOptimizer, learning_rate_object
 from keras_adaptive._validation import (
     check_bool,
     check_choice,
@@ -85,7 +86,7 @@ def one_minus_exp(log_value):
     return -ops.expm1(log_value)
 
 
-class Optimizer(keras.optimizers.Optimizer):
+class Optimizer(KerasOptimizer):
     """Base class of the package's optimizers.
 
     A subclass writes `build` (its slot variables, through `add_slots`),
@@ -200,7 +201,7 @@ class Optimizer(keras.optimizers.Optimizer):
 
     def slot(self, slots: list, variable, dtype: str):
         """The slot of `variable` in `slots`, as a tensor of `dtype`."""
-        return ops.cast(slots[self._get_variable_index(variable)], dtype)
+        return ops.cast(slots[self.variable_index(variable)], dtype)
 
     def hyperparameter(self, value: Hyperparameter, dtype: str, offset: int = 0):
         """A float, or a schedule evaluated at `iterations + offset`."""
@@ -251,21 +252,21 @@ class Optimizer(keras.optimizers.Optimizer):
             for g, v in zip(grads, variables, strict=True)
         ]
 
-    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+    def update_variables(self, grads, trainable_variables, learning_rate):
         # On TensorFlow, Keras's override all-reduces the gradients over the
-        # replicas and then calls `_distributed_tf_update_step` (below), where
+        # replicas and then calls `distributed_update_step` (below), where
         # the L2 term is added once to the summed gradient.
         if not _backend.is_tensorflow():
             grads = self.coupled_gradients(grads, trainable_variables)
-        super()._backend_update_step(grads, trainable_variables, learning_rate)
+        super().update_variables(grads, trainable_variables, learning_rate)
 
-    def _apply_weight_decay(self, variables):
+    def decay_weights(self, variables):
         if self.weight_decay is not None and _backend.is_torch():
             _backend.torch_apply_weight_decay(self, variables)
             return
-        super()._apply_weight_decay(variables)
+        super().decay_weights(variables)
 
-    def _distributed_tf_update_step(self, distribution, grads_and_vars, learning_rate):
+    def distributed_update_step(self, distribution, grads_and_vars, learning_rate):
         _backend.distributed_update_step(
             self, distribution, grads_and_vars, learning_rate
         )
@@ -304,7 +305,7 @@ class Optimizer(keras.optimizers.Optimizer):
         """
         from keras_adaptive.schedules import ScaledLearningRate, add_scale_variable
 
-        rate = self._learning_rate
+        rate = learning_rate_object(self)
         if (
             self.built
             and isinstance(rate, ScaledLearningRate)

@@ -8,6 +8,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_adaptive import _keras_api
 from keras_adaptive._validation import check_integer
 from keras_adaptive.optimizers import _backend
 from keras_adaptive.optimizers.base import (
@@ -218,7 +219,7 @@ class LBFGS(Optimizer):
     def _flat_gradient(self, grads, variables, dtype):
         """The whole model's gradient as one vector; zeros where none."""
         given = {
-            self._get_variable_index(variable): gradient
+            self.variable_index(variable): gradient
             for gradient, variable in zip(grads, variables, strict=True)
         }
         pieces = []
@@ -229,7 +230,7 @@ class LBFGS(Optimizer):
                 pieces.append(ops.zeros((size,), dtype))
         return ops.concatenate(pieces), given
 
-    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+    def update_variables(self, grads, trainable_variables, learning_rate):
         grads = self.coupled_gradients(grads, trainable_variables)
         dtype = self._compute_dtype
         m = self.history_size
@@ -272,7 +273,7 @@ class LBFGS(Optimizer):
 
         pieces, offset = [], 0
         for index, (size, variable) in enumerate(
-            zip(self._sizes, self._trainable_variables, strict=True)
+            zip(self._sizes, _keras_api.trainable_variables(self), strict=True)
         ):
             if index in given:
                 piece = step[offset : offset + size]

@@ -110,7 +110,7 @@ class RMSprop(Optimizer):
         dtype = compute_dtype(variable)
         lr = ops.cast(learning_rate, dtype)
         g = ops.cast(gradient, dtype)
-        index = self._get_variable_index(variable)
+        index = self.variable_index(variable)
         rho = self.rho
 
         mean_square = rho * self.slot(self._mean_squares, variable, dtype)

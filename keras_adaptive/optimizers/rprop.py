@@ -135,7 +135,7 @@ class Rprop(Optimizer):
     def update_step(self, gradient, variable, learning_rate):
         dtype = compute_dtype(variable)
         g = ops.cast(gradient, dtype)
-        index = self._get_variable_index(variable)
+        index = self.variable_index(variable)
 
         step_size = ops.where(
             ops.equal(self.iterations, 0),

@@ -138,7 +138,7 @@ class SGD(Optimizer):
             return
         mu = self.hyperparameter(self.momentum, dtype)
         velocity = mu * self.slot(self._velocities, variable, dtype) - lr * g
-        self.assign(self._velocities[self._get_variable_index(variable)], velocity)
+        self.assign(self._velocities[self.variable_index(variable)], velocity)
         if self.nesterov:
             self.assign_add(variable, mu * velocity - lr * g)
         else:
