@@ -13,6 +13,9 @@ from keras_adaptive.schedules import ScaledLearningRate
 # ---------------------------------------------------------------------------
 # Scripted logs: the callback driven epoch by epoch, without training.
 
+#: For the tests of what happens over several reductions without improvement.
+SEVERAL = {"stop_on_futile_reduction": False}
+
 
 def tiny_model(learning_rate=1.0, optimizer=None):
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False)])
@@ -45,7 +48,7 @@ def kernel(model):
 def test_min_mode_reductions_stop_and_restore(capsys):
     model = tiny_model(1.0)
     callback = CoolDownOnPlateau(
-        patience=2, max_reductions=2, min_rel_delta=0.0, verbose=1
+        **SEVERAL, patience=2, max_reductions=2, min_rel_delta=0.0, verbose=1
     )
     values = [1.0, 0.9, 0.8, 0.8, 0.85, 0.8, 0.8, 0.81, 0.8, 0.7]
     rates, stop = drive(callback, model, values)
@@ -67,6 +70,28 @@ def test_min_mode_reductions_stop_and_restore(capsys):
         "for 2 epochs after 2 of 2 reductions and no reduction is left; stopping "
         "training and restoring the weights of epoch 3.",
     ]
+
+
+def test_a_reduction_without_improvement_ends_training(capsys):
+    """The default stop_on_futile_reduction: a plateau right after a reduction
+    that brought no improvement stops, with reductions left (here 2 p epochs
+    after the best, as ReduceLROnPlateau with EarlyStopping(patience=2p))."""
+    model = tiny_model(1.0)
+    callback = CoolDownOnPlateau(patience=2, min_rel_delta=0.0, verbose=1)
+    rates, stop = drive(callback, model, [1.0, 0.8, 0.9, 0.85, 0.8, 0.81, 0.7])
+    np.testing.assert_allclose(rates, [1.0] * 4 + [0.1] * 2, rtol=1e-6)
+    assert stop == 5 and stop - callback.best_epoch == 2 * 2
+    assert callback.reductions == 1 and kernel(model) == 1.0
+    assert "the last reduction brought no improvement" in capsys.readouterr().out
+
+
+def test_a_reduction_that_helps_allows_the_next():
+    model = tiny_model(1.0)
+    callback = CoolDownOnPlateau(patience=1, min_rel_delta=0.0)
+    # Reduction at epoch 2; epoch 3 improves; plateau at 4: reduce again.
+    rates, stop = drive(callback, model, [1.0, 0.5, 0.6, 0.4, 0.45, 0.5])
+    np.testing.assert_allclose(rates, [1.0, 1.0, 1.0, 0.1, 0.1, 0.01], rtol=1e-6)
+    assert stop == 5 and callback.reductions == 2 and kernel(model) == 3.0
 
 
 def test_max_mode_and_auto_direction():
@@ -117,7 +142,7 @@ def test_min_delta_is_absolute():
 
 def test_cooldown_skips_epochs_after_each_reduction():
     model = tiny_model(1.0)
-    callback = CoolDownOnPlateau(patience=1, cooldown=2, min_rel_delta=0.0)
+    callback = CoolDownOnPlateau(**SEVERAL, patience=1, cooldown=2, min_rel_delta=0.0)
     rates, stop = drive(callback, model, [1.0] * 20)
     # Reductions at 1, 4, 7 (epochs 2-3, 5-6, 8-9 are cooldown); stop at 10.
     expected = [1.0, 1.0, 0.1, 0.1, 0.1, 0.01, 0.01, 0.01, 1e-3, 1e-3, 1e-3]
@@ -128,7 +153,9 @@ def test_cooldown_skips_epochs_after_each_reduction():
 
 def test_min_lr_reached_before_max_reductions(capsys):
     model = tiny_model(1.0)
-    callback = CoolDownOnPlateau(patience=1, min_lr=0.05, max_reductions=3, verbose=1)
+    callback = CoolDownOnPlateau(
+        **SEVERAL, patience=1, min_lr=0.05, max_reductions=3, verbose=1
+    )
     rates, stop = drive(callback, model, [1.0, 1.0, 1.0, 1.0, 1.0])
     np.testing.assert_allclose(rates, [1.0, 1.0, 0.1, 0.05], rtol=1e-6)
     assert stop == 3
@@ -172,9 +199,33 @@ def test_restore_best_on_reduce_and_no_restore_at_stop():
     assert kernel(model) == 20.0
 
 
+@pytest.mark.parametrize("restore", [True, False])
+def test_best_weights_are_restored_at_the_end_of_the_budget(restore, capsys):
+    """As EarlyStopping(restore_best_weights=True): a fit that ends its epochs
+    without a stop ends with the best epoch's weights."""
+    model = tiny_model(1.0)
+    callback = CoolDownOnPlateau(patience=5, restore_best_weights=restore, verbose=1)
+    rates, stop = drive(callback, model, [1.0, 0.5, 0.7, 0.6])
+    assert stop is None and kernel(model) == 3.0
+    callback.on_train_end()
+    assert kernel(model) == (1.0 if restore else 3.0)
+    out = capsys.readouterr().out
+    assert ("restored the weights of epoch 2, the best" in out) is restore
+
+
+def test_a_stop_restores_once():
+    model = tiny_model(1.0)
+    callback = CoolDownOnPlateau(patience=1, max_reductions=1, verbose=1)
+    _, stop = drive(callback, model, [1.0, 0.5, 0.7, 0.7])
+    assert stop == 3 and kernel(model) == 1.0
+    model.layers[0].kernel.assign([[30.0]])  # a change after the stop stays
+    callback.on_train_end()
+    assert kernel(model) == 30.0
+
+
 def test_missing_validation_falls_back_to_loss_with_one_warning():
     model = tiny_model(1.0)
-    callback = CoolDownOnPlateau(patience=1)
+    callback = CoolDownOnPlateau(**SEVERAL, patience=1)
     callback.set_model(model)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -199,7 +250,7 @@ def test_explicit_monitor_missing_is_not_counted():
 def test_schedule_output_is_scaled_not_replaced():
     schedule = keras.optimizers.schedules.PiecewiseConstantDecay([10], [1.0, 0.5])
     model = tiny_model(optimizer=keras.optimizers.SGD(schedule))
-    callback = CoolDownOnPlateau(patience=1)
+    callback = CoolDownOnPlateau(**SEVERAL, patience=1)
     rates, _ = drive(callback, model, [1.0, 1.0, 1.0])
     np.testing.assert_allclose(rates, [1.0, 1.0, 0.1], rtol=1e-6)
     wrapped = model.optimizer._learning_rate
@@ -381,7 +432,7 @@ def test_end_to_end_adam_of_this_package_converges_with_reductions():
     TRACES.clear()
     model = linear_model(ours.Adam(0.05))
     callback = CoolDownOnPlateau(
-        monitor="loss", patience=2, min_rel_delta=1e-3, max_reductions=2
+        **SEVERAL, monitor="loss", patience=2, min_rel_delta=1e-3, max_reductions=2
     )
     history = model.fit(X, Y, batch_size=4, epochs=60, verbose=0, callbacks=[callback])
     rates = np.asarray(history.history["learning_rate"])
@@ -490,7 +541,7 @@ def test_csv_logger_records_the_scaled_rate_and_model_reloads(tmp_path):
         verbose=0,
         callbacks=[
             Script([1.0, 1.0, 1.0, 1.0]),
-            CoolDownOnPlateau(monitor="val_loss", patience=1),
+            CoolDownOnPlateau(**SEVERAL, monitor="val_loss", patience=1),
             keras.callbacks.CSVLogger(str(csv_path)),
         ],
     )
@@ -527,7 +578,10 @@ def test_mixed_precision_loss_scale_optimizer_is_scaled():
         batch_size=16,
         epochs=4,
         verbose=0,
-        callbacks=[Script([1.0, 1.0, 1.0, 1.0]), CoolDownOnPlateau(patience=1)],
+        callbacks=[
+            Script([1.0, 1.0, 1.0, 1.0]),
+            CoolDownOnPlateau(**SEVERAL, patience=1),
+        ],
     )
     assert_traced_once()
     np.testing.assert_allclose(
@@ -566,7 +620,7 @@ def test_every_optimizer_of_this_package_takes_the_scaled_schedule(cls):
 
 def test_state_carries_over_across_fit_calls():
     model = tiny_model(1.0)
-    callback = CoolDownOnPlateau(patience=2, max_reductions=2)
+    callback = CoolDownOnPlateau(**SEVERAL, patience=2, max_reductions=2)
     first, stop = drive(callback, model, [1.0, 1.0, 1.0])
     assert stop is None and callback.reductions == 1
     # A second fit numbers its epochs from 0 again; best, wait and reductions

@@ -43,12 +43,18 @@ class CoolDownOnPlateau(LearningRatePolicy):
     consecutive epochs without improvement (``patience=0`` acts like 1) the
     monitored value has *plateaued*:
 
-    * if fewer than ``max_reductions`` reductions were made and the rate is
-      above ``min_lr``, the learning rate is multiplied by ``factor`` (never
-      going below ``min_lr``); for ``cooldown`` epochs afterwards, epochs
-      without improvement are not counted;
+    * if fewer than ``max_reductions`` reductions were made, the rate is
+      above ``min_lr`` and (with ``stop_on_futile_reduction``) the last
+      reduction was followed by an improvement, the learning rate is
+      multiplied by ``factor`` (never going below ``min_lr``); for
+      ``cooldown`` epochs afterwards, epochs without improvement are not
+      counted;
     * otherwise training stops (``model.stop_training``) and, with
       ``restore_best_weights``, the weights of the best epoch are restored.
+
+    With ``restore_best_weights`` the best epoch's weights are also restored
+    when ``fit`` ends its epoch budget without a stop, as Keras's
+    ``EarlyStopping(restore_best_weights=True)`` does.
 
     Every epoch, ``logs["learning_rate"]`` receives the learning rate in effect
     at the end of the epoch, before any reduction (so ``History``,
@@ -105,9 +111,16 @@ class CoolDownOnPlateau(LearningRatePolicy):
             >= 1.
         start_from_epoch: epochs of warm-up (0-based index of the first epoch
             monitored), >= 0.
-        restore_best_weights: restore the best epoch's weights when stopping.
+        restore_best_weights: restore the best epoch's weights when stopping,
+            and at the end of ``fit`` when the last epoch was not the best.
         restore_best_on_reduce: also go back to the best epoch's weights (not
             the optimizer's slots) at each reduction.
+        stop_on_futile_reduction: stop at a plateau that follows a reduction
+            without any improvement since: cooling further is not helping.
+            The lecture's "1-3 times" is then decided by the data, up to
+            ``max_reductions``, and training ends ``2 * patience`` epochs
+            after the best epoch, as with Keras's ``ReduceLROnPlateau`` and
+            ``EarlyStopping(patience=2 * patience)``.
         verbose: 0 silent, 1 one line per reduction and per stop.
 
     References:
@@ -119,7 +132,9 @@ class CoolDownOnPlateau(LearningRatePolicy):
 
     Example:
         A loss that cannot improve (it is 0 from the start): every epoch after
-        the first is a plateau, so the rate is cut twice, then training stops.
+        the first is a plateau. The rate is cut once; the cut brings no
+        improvement, so training stops (with ``stop_on_futile_reduction=False``
+        it would be cut ``max_reductions`` times first).
 
         >>> import keras
         >>> import numpy as np
@@ -131,9 +146,9 @@ class CoolDownOnPlateau(LearningRatePolicy):
         >>> policy = CoolDownOnPlateau(monitor="loss", patience=1, max_reductions=2)
         >>> history = model.fit(zeros, zeros, epochs=10, verbose=0, callbacks=[policy])
         >>> policy.reductions, len(history.history["loss"])
-        (2, 4)
+        (1, 3)
         >>> [round(rate, 6) for rate in history.history["learning_rate"]]
-        [0.1, 0.1, 0.01, 0.001]
+        [0.1, 0.1, 0.01]
     """
 
     def __init__(
@@ -150,6 +165,7 @@ class CoolDownOnPlateau(LearningRatePolicy):
         start_from_epoch: int = 0,
         restore_best_weights: bool = True,
         restore_best_on_reduce: bool = False,
+        stop_on_futile_reduction: bool = True,
         verbose: int = 0,
     ):
         owner = type(self).__name__
@@ -166,6 +182,7 @@ class CoolDownOnPlateau(LearningRatePolicy):
         check_integer(owner, "start_from_epoch", start_from_epoch, 0)
         check_bool(owner, "restore_best_weights", restore_best_weights)
         check_bool(owner, "restore_best_on_reduce", restore_best_on_reduce)
+        check_bool(owner, "stop_on_futile_reduction", stop_on_futile_reduction)
         check_integer(owner, "verbose", verbose, 0, 2)
         self.monitor = monitor
         self.mode = mode
@@ -179,6 +196,7 @@ class CoolDownOnPlateau(LearningRatePolicy):
         self.start_from_epoch = start_from_epoch
         self.restore_best_weights = restore_best_weights
         self.restore_best_on_reduce = restore_best_on_reduce
+        self.stop_on_futile_reduction = stop_on_futile_reduction
         self.verbose = verbose
         super().__init__(
             {
@@ -187,6 +205,7 @@ class CoolDownOnPlateau(LearningRatePolicy):
                 "wait": 0,
                 "cooldown_counter": 0,
                 "reductions": 0,
+                "improved_since_reduction": 1,
                 "stopped_epoch": -1,
                 "monitor_choice": -1,
             },
@@ -241,6 +260,7 @@ class CoolDownOnPlateau(LearningRatePolicy):
             "start_from_epoch": self.start_from_epoch,
             "restore_best_weights": self.restore_best_weights,
             "restore_best_on_reduce": self.restore_best_on_reduce,
+            "stop_on_futile_reduction": self.stop_on_futile_reduction,
             "verbose": self.verbose,
         }
 
@@ -291,6 +311,25 @@ class CoolDownOnPlateau(LearningRatePolicy):
         if self.verbose:
             print(f"\nEpoch {epoch + 1}: CoolDownOnPlateau: {message}")
 
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        """At the end of the epoch budget, go back to the best weights (as
+        `keras.callbacks.EarlyStopping(restore_best_weights=True)` does)."""
+        values = self.state
+        last = values["handled"]
+        if (
+            self.restore_best_weights
+            and self._state.arrays
+            and 0 <= values["best_epoch"] < last
+            and values["stopped_epoch"] != last
+        ):
+            self.model.set_weights(self._state.arrays)
+            self._say(
+                last,
+                f"end of training; restored the weights of epoch "
+                f"{values['best_epoch'] + 1}, the best.",
+            )
+        super().on_train_end(logs)
+
     def decide(self, epoch: int, monitor: str, current: float) -> None:
         rate = self.learning_rate
         if epoch < self.start_from_epoch:
@@ -301,6 +340,7 @@ class CoolDownOnPlateau(LearningRatePolicy):
             values["best"] = current
             values["best_epoch"] = epoch
             values["wait"] = 0
+            values["improved_since_reduction"] = 1
             if self._keep_weights:
                 self._state.arrays = self.model.get_weights()
         if values["cooldown_counter"] > 0:
@@ -319,9 +359,15 @@ class CoolDownOnPlateau(LearningRatePolicy):
             f"(epoch {values['best_epoch'] + 1}) for {waited} epochs"
         )
         at_min = rate <= self.min_lr * (1.0 + _RATE_TOLERANCE)
-        if values["reductions"] < self.max_reductions and not at_min:
+        futile = (
+            self.stop_on_futile_reduction
+            and values["reductions"] > 0
+            and not values["improved_since_reduction"]
+        )
+        if values["reductions"] < self.max_reductions and not (at_min or futile):
             old, new = self.multiply_learning_rate(self.factor, min_lr=self.min_lr)
             values["reductions"] += 1
+            values["improved_since_reduction"] = 0
             values["cooldown_counter"] = self.cooldown
             message = (
                 f"{plateau}; learning rate {old:.6g} -> {new:.6g} "
@@ -334,7 +380,9 @@ class CoolDownOnPlateau(LearningRatePolicy):
             return
         values["stopped_epoch"] = epoch
         self.model.stop_training = True
-        if at_min and values["reductions"] < self.max_reductions:
+        if futile:
+            reason = "the last reduction brought no improvement"
+        elif at_min and values["reductions"] < self.max_reductions:
             reason = f"the learning rate {rate:.6g} is at min_lr={self.min_lr:.6g}"
         else:
             reason = "no reduction is left"
