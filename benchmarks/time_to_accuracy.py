@@ -24,8 +24,9 @@ Two parts, each over several seeds (mean and standard deviation):
   reported accuracy. Reported: test accuracy and epochs used.
 
 The data is ``../shared/data/mnist-subset.npz`` (19,690 training and 10,000
-test images); pixels are scaled to [0, 1]. The backend is KERAS_BACKEND's
-(JAX is the fastest on CPU).
+test images), read, checked and scaled to [0, 1] by
+``keras_adaptive.datasets`` (as in ``examples/cooldown_mnist.py``). The
+backend is KERAS_BACKEND's (JAX is the fastest on CPU).
 
     KERAS_BACKEND=jax python benchmarks/time_to_accuracy.py --part optimizers \\
         --out benchmarks/results/time_to_accuracy_optimizers_jax.json
@@ -36,6 +37,7 @@ test images); pixels are scaled to [0, 1]. The backend is KERAS_BACKEND's
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -48,8 +50,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 from _timing import environment  # noqa: E402
 
+from keras_adaptive import datasets  # noqa: E402
 from keras_adaptive import optimizers as ours  # noqa: E402
 from keras_adaptive.callbacks import BoldDriver, CoolDownOnPlateau  # noqa: E402
 
@@ -73,22 +77,15 @@ BATCH = 128
 
 
 def load(path: Path, n_train: int | None = None, n_test: int | None = None):
-    """(x_train, y_train), (x_test, y_test) as float32 images in [0, 1]."""
-    with np.load(path) as data:
-        x_train, y_train = data["x_train"], data["y_train"]
-        x_test, y_test = data["x_test"], data["y_test"]
-    if n_train is not None:
-        x_train, y_train = x_train[:n_train], y_train[:n_train]
-    if n_test is not None:
-        x_test, y_test = x_test[:n_test], y_test[:n_test]
-
-    def prepare(x):
-        return x.reshape(len(x), 28, 28, 1).astype("float32") / 255.0
-
-    return (prepare(x_train), y_train.astype("int32")), (
-        prepare(x_test),
-        y_test.astype("int32"),
+    """(x_train, y_train), (x_test, y_test): `keras_adaptive.datasets` reads
+    and checks the Keras-format file and scales the images to [0, 1]."""
+    data = datasets.load(  # MNIST has 70,000 images: each split in a single batch
+        "mnist", npz=path, batch_size=70_000, validation_fraction=0, shuffle=False
     )
+    (x, y), (x_test, y_test) = (
+        next(split.as_numpy_iterator()) for split in (data.train, data.test)
+    )
+    return (x[:n_train], y[:n_train]), (x_test[:n_test], y_test[:n_test])
 
 
 def build_model(kind: str, seed: int) -> keras.Model:
@@ -329,6 +326,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--figure", metavar="FILE.png", help="training-cost plot")
     args = parser.parse_args(argv)
 
+    if keras.backend.backend() != "tensorflow":  # TensorFlow only reads the data
+        with contextlib.suppress(RuntimeError):  # its devices are already set up
+            tf.config.set_visible_devices([], "GPU")
     train, test = load(args.npz, args.samples, args.test_samples)
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     runs = []

@@ -16,13 +16,16 @@ Works with ``KERAS_BACKEND=tensorflow`` or ``jax``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
-from keras_adaptive.callbacks import CoolDownOnPlateau, find_learning_rate
+from keras_adaptive import datasets, find_learning_rate
+from keras_adaptive.callbacks import CoolDownOnPlateau
 
 DEFAULT_DATA = (
     Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-subset.npz"
@@ -30,24 +33,24 @@ DEFAULT_DATA = (
 
 
 def load(path: Path, n_train: int | None = None, n_test: int | None = None):
-    """Images scaled to [0, 1] and flattened; the last 10% of train validate."""
-    with np.load(path) as data:
-        x_train, y_train = data["x_train"], data["y_train"]
-        x_test, y_test = data["x_test"], data["y_test"]
-    if n_train is not None:
-        x_train, y_train = x_train[:n_train], y_train[:n_train]
-    if n_test is not None:
-        x_test, y_test = x_test[:n_test], y_test[:n_test]
+    """Images scaled to [0, 1] and flattened; the last 10% of train validate.
 
-    def prepare(x):
-        return x.reshape(len(x), -1).astype("float32") / 255.0
-
-    n_val = len(x_train) // 10
-    return (
-        (prepare(x_train[:-n_val]), y_train[:-n_val].astype("int32")),
-        (prepare(x_train[-n_val:]), y_train[-n_val:].astype("int32")),
-        (prepare(x_test), y_test.astype("int32")),
+    `keras_adaptive.datasets` reads and checks the Keras-format file and
+    scales the pixels.
+    """
+    if keras.backend.backend() != "tensorflow":  # TensorFlow only reads the data
+        with contextlib.suppress(RuntimeError):  # its devices are already set up
+            tf.config.set_visible_devices([], "GPU")
+    data = datasets.load(  # MNIST has 70,000 images: each split in a single batch
+        "mnist", npz=path, batch_size=70_000, validation_fraction=0, shuffle=False
     )
+    (x, y), (x_test, y_test) = (
+        next(split.as_numpy_iterator()) for split in (data.train, data.test)
+    )
+    x, y = x[:n_train].reshape(-1, 784), y[:n_train]
+    x_test, y_test = x_test[:n_test].reshape(-1, 784), y_test[:n_test]
+    n_val = len(x) // 10
+    return (x[:-n_val], y[:-n_val]), (x[-n_val:], y[-n_val:]), (x_test, y_test)
 
 
 def build_model(seed: int, learning_rate: float) -> keras.Model:

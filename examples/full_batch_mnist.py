@@ -19,16 +19,17 @@ left out of the wall time. Wall times include XLA compilation.
 
     python examples/full_batch_mnist.py --npz ../shared/data/mnist-subset.npz
 
-writes to `--out` (default `full_batch_mnist/`): `full_batch_mnist.png`
-(the figure), `curves.csv` (one row per method and point: gradient
-evaluations, seconds, training cost) and `summary.csv` (the table printed at
-the end: final training cost, gradient evaluations, seconds, test accuracy).
+reads MNIST through `keras_adaptive.datasets` (without `--npz`: a prepared
+TFDS directory, the Keras cache or a download) and writes to `--out`
+(default `full_batch_mnist/`): `full_batch_mnist.png` (the figure),
+`curves.csv` (one row per method and point: gradient evaluations, seconds,
+training cost) and `summary.csv` (the table printed at the end: final
+training cost, gradient evaluations, seconds, test accuracy).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import sys
 import time
@@ -36,10 +37,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import _cli
 import keras
-import numpy as np
 
 import keras_adaptive as ka
+from keras_adaptive import datasets
 
 FIT_METHODS = {
     "sgd": ("mini-batch SGD", lambda: keras.optimizers.SGD(learning_rate=0.1)),
@@ -69,7 +71,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--npz",
         default=None,
         help="Keras-format MNIST .npz (x_train, y_train, x_test, y_test); "
-        "default: keras.datasets.mnist (downloads)",
+        "default: the other sources of keras_adaptive.datasets (a TFDS "
+        "directory, the Keras cache, a download)",
     )
     parser.add_argument("--out", default="full_batch_mnist", help="output folder")
     parser.add_argument(
@@ -96,20 +99,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def load(args: argparse.Namespace):
-    if args.npz is None:
-        (x, y), (x_test, y_test) = keras.datasets.mnist.load_data()
-    else:
-        with np.load(args.npz) as data:
-            x, y = data["x_train"], data["y_train"]
-            x_test, y_test = data["x_test"], data["y_test"]
-    x = x[: args.samples]
-    y = y[: args.samples]
-
-    def prepare(images, labels):
-        flat = images.reshape(len(images), -1).astype("float32") / 255.0
-        return flat, labels.astype("int32")
-
-    return prepare(x, y), prepare(x_test, y_test)
+    """The first --samples MNIST training images and the test images, read and
+    scaled to [0, 1] by `keras_adaptive.datasets`, as flat float32 arrays."""
+    data = datasets.load(  # MNIST has 70,000 images: each split in a single batch
+        "mnist", npz=args.npz, batch_size=70_000, validation_fraction=0, shuffle=False
+    )
+    (x, y), (x_test, y_test) = (
+        next(split.as_numpy_iterator()) for split in (data.train, data.test)
+    )
+    x, y = x[: args.samples], y[: args.samples]
+    return (x.reshape(len(x), -1), y), (x_test.reshape(len(x_test), -1), y_test)
 
 
 def build(args: argparse.Namespace, initial: list | None = None) -> keras.Model:
@@ -227,36 +226,32 @@ def table(curves: Sequence[Curve]) -> str:
         )
         for c in curves
     ]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(cells):
-        first = cells[0].ljust(widths[0])
-        rest = [
-            cell.rjust(width) for cell, width in zip(cells[1:], widths[1:], strict=True)
-        ]
-        return "  ".join([first, *rest])
-
-    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+    return _cli.text_table(header, rows)
 
 
 def write_csv(curves: Sequence[Curve], out: Path) -> list[Path]:
-    curves_path, summary_path = out / "curves.csv", out / "summary.csv"
-    with open(curves_path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["method", "gradient_evaluations", "seconds", "train_loss"])
-        for c in curves:
-            for row in zip(c.evaluations, c.seconds, c.loss, strict=True):
-                writer.writerow([c.name, *row])
-    with open(summary_path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(
-            ["method", "train_loss", "gradient_evaluations", "seconds", "test_accuracy"]
-        )
-        for c in curves:
-            writer.writerow(
-                [c.name, c.loss[-1], c.evaluations[-1], c.seconds[-1], c.test_accuracy]
-            )
-    return [curves_path, summary_path]
+    points = [  # one row per method and point of its curve
+        [c.name, *row]
+        for c in curves
+        for row in zip(c.evaluations, c.seconds, c.loss, strict=True)
+    ]
+    summary = [
+        [c.name, c.loss[-1], c.evaluations[-1], c.seconds[-1], c.test_accuracy]
+        for c in curves
+    ]
+    return [
+        _cli.write_csv(
+            out / "curves.csv",
+            ["method", "gradient_evaluations", "seconds", "train_loss"],
+            points,
+        ),
+        _cli.write_csv(
+            out / "summary.csv",
+            ["method", "train_loss", "gradient_evaluations", "seconds"]
+            + ["test_accuracy"],
+            summary,
+        ),
+    ]
 
 
 def plot(curves: Sequence[Curve], path: Path, description: str) -> Path:
@@ -284,10 +279,11 @@ def plot(curves: Sequence[Curve], path: Path, description: str) -> Path:
     return path
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """Train with every method, print the table, write the CSV and figure."""
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    _cli.keep_tensorflow_off_gpus()
     train, test = load(args)
     keras.utils.set_random_seed(args.seed)
     initial = build(args).get_weights()
@@ -319,6 +315,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in paths:
         print(f"wrote {path}")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point."""
+    return _cli.run_main(run, parse_args(argv))
 
 
 if __name__ == "__main__":

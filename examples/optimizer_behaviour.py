@@ -32,15 +32,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-try:
-    import keras_adaptive  # noqa: F401
-except ImportError:  # running from a source checkout without installation
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
+import _cli
 import keras
 import numpy as np
 
-from keras_adaptive import optimizers, plotting
+from keras_adaptive import datasets, optimizers, plotting
 
 DEFAULT_MNIST = Path(__file__).resolve().parents[2] / "shared/data/mnist-subset.npz"
 VALLEY = plotting.get_surface("quadratic")
@@ -184,9 +180,12 @@ def plot_lbfgs(out: Path, mnist: Path, steps: int = 60) -> Path:
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5), layout="constrained")
     plotting.plot_trajectories(VALLEY, paths, ax=left, title="long valley: 12 steps")
     if mnist.exists():
-        with np.load(mnist) as data:
-            x = data["x_train"].reshape(-1, 784).astype("float32") / 255.0
-            y = data["y_train"].astype("int32")
+        _cli.keep_tensorflow_off_gpus()
+        data = datasets.load(  # scaled to [0, 1]; each split in a single batch
+            "mnist", npz=mnist, batch_size=70_000, validation_fraction=0, shuffle=False
+        )
+        x, y = next(data.train.as_numpy_iterator())
+        x = x.reshape(len(x), -1)
         runs = {
             "L-BFGS (eta 1, memory 10)": optimizers.LBFGS(),
             "Adam (eta 0.1)": optimizers.Adam(0.1),

@@ -26,11 +26,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import _common
+import _cli
 import keras
 import numpy as np
 
-from keras_adaptive import plotting
+from keras_adaptive import optimizers, plotting
 
 STEPS = {"quadratic": 100, "saddle": 60, "rosenbrock": 1500, "beale": 400}
 LEARNING_RATES = {
@@ -105,7 +105,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--optimizers",
         nargs="+",
-        default=list(_common.LECTURE_OPTIMIZERS),
+        default=list(LEARNING_RATES["quadratic"]),
         help="names, space- or comma-separated (default: the lectures' nine)",
     )
     parser.add_argument(
@@ -143,9 +143,8 @@ def learning_rate_for(args: argparse.Namespace, surface: str, name: str) -> floa
     for key, value in table.items():
         if key.lower() == name.lower():
             return value
-    return float(
-        keras.ops.convert_to_numpy(_common.make_optimizer(name, None).learning_rate)
-    )
+    default = optimizers.get(name).learning_rate
+    return float(keras.ops.convert_to_numpy(default))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -154,10 +153,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.optimizers:
         raise ValueError("--optimizers: give at least one optimizer name")
     for name in args.optimizers:
-        _common.make_optimizer(name, args.learning_rate)
+        optimizers.get(name)  # a ValueError for an unknown name
     if args.steps is not None and args.steps < 1:
         raise ValueError(f"--steps={args.steps} must be a positive integer")
-    print(_common.describe_device())
+    print(_cli.describe_device())
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     import matplotlib.pyplot as plt
@@ -171,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         paths, families, label_colors = {}, {}, {}
         for name in args.optimizers:
             rate = learning_rate_for(args, surface.name, name)
-            optimizer = _common.make_optimizer(name, rate)
+            optimizer = optimizers.get(name, learning_rate=rate)
             label = f"{type(optimizer).__name__} (lr={rate:g})"
             paths[label] = plotting.trace_optimizer(optimizer, surface, steps)
             label_colors[label] = colors[name.lower()]
@@ -208,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
         surface = plotting.get_surface("quadratic")
         fig, axes = plt.subplots(2, 2, figsize=(11, 9), layout="constrained")
         for ax, (rate, verdict) in zip(axes.flat, SWEEP_RATES, strict=True):
-            optimizer = _common.make_optimizer("SGD", rate)
+            optimizer = optimizers.SGD(learning_rate=rate)
             path = plotting.trace_optimizer(optimizer, surface, SWEEP_STEPS, bound=3.5)
             plotting.plot_trajectories(
                 surface,
@@ -229,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
-    return _common.run_main(run, parse_args(argv))
+    return _cli.run_main(run, parse_args(argv))
 
 
 if __name__ == "__main__":
