@@ -885,3 +885,20 @@ def _no_source_message(spec: DatasetSpec, failures: list[str]) -> str:
         f"(e.g. keras.datasets.{spec.name}.load_data() saved with numpy.savez);\n"
         f"  - network access to {spec.download_host} for a TFDS download."
     )
+
+
+__all__ = [
+    "DataSourceError",
+    "DatasetSpec",
+    "Datasets",
+    "RawData",
+    "build_pipelines",
+    "check_batch_size",
+    "check_validation_fraction",
+    "get_spec",
+    "load",
+    "load_npz",
+    "load_raw",
+    "network_available",
+    "synthetic_raw",
+]

@@ -525,3 +525,13 @@ def _decorate(ax: Axes, surface: Surface, title: str | None) -> None:
     ax.set_ylabel(r"$\theta_2$")
     ax.set_title(title or surface.title)
     ax.legend(fontsize="small", loc="best", framealpha=0.85)
+
+
+__all__ = [
+    "Surface",
+    "animate_trajectories",
+    "get_surface",
+    "plot_histories",
+    "plot_trajectories",
+    "trace_optimizer",
+]

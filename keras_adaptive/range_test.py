@@ -243,3 +243,9 @@ def find_learning_rate(
             return result
         result.plot()
     return result
+
+
+__all__ = [
+    "LearningRateRangeResult",
+    "find_learning_rate",
+]

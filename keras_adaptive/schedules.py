@@ -241,3 +241,11 @@ class ExponentialRamp(keras.optimizers.schedules.LearningRateSchedule):
             "max_lr": self.max_lr,
             "num_steps": self.num_steps,
         }
+
+
+__all__ = [
+    "ExponentialRamp",
+    "MomentumRamp",
+    "ScaledLearningRate",
+    "add_scale_variable",
+]
