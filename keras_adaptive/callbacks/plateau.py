@@ -318,16 +318,12 @@ class CoolDownOnPlateau(LearningRatePolicy):
         last = values["handled"]
         if (
             self.restore_best_weights
-            and self._state.arrays
-            and 0 <= values["best_epoch"] < last
+            and values["best_epoch"] < last
             and values["stopped_epoch"] != last
+            and (restored := self._restore_best())
         ):
-            self.model.set_weights(self._state.arrays)
-            self._say(
-                last,
-                f"end of training; restored the weights of epoch "
-                f"{values['best_epoch'] + 1}, the best.",
-            )
+            message = f"end of training; restored the weights of epoch {restored}"
+            self._say(last, message + ", the best.")
         super().on_train_end(logs)
 
     def decide(self, epoch: int, monitor: str, current: float) -> None:
@@ -373,9 +369,8 @@ class CoolDownOnPlateau(LearningRatePolicy):
                 f"{plateau}; learning rate {old:.6g} -> {new:.6g} "
                 f"(reduction {values['reductions']} of {self.max_reductions})."
             )
-            if self.restore_best_on_reduce and self._state.arrays:
-                self.model.set_weights(self._state.arrays)
-                message += f" Restored the weights of epoch {values['best_epoch'] + 1}."
+            if self.restore_best_on_reduce and (restored := self._restore_best()):
+                message += f" Restored the weights of epoch {restored}."
             self._say(epoch, message)
             return
         values["stopped_epoch"] = epoch
@@ -390,7 +385,13 @@ class CoolDownOnPlateau(LearningRatePolicy):
             f"{plateau} after {values['reductions']} of {self.max_reductions} "
             f"reductions and {reason}; stopping training"
         )
-        if self.restore_best_weights and self._state.arrays:
-            self.model.set_weights(self._state.arrays)
-            message += f" and restoring the weights of epoch {values['best_epoch'] + 1}"
+        if self.restore_best_weights and (restored := self._restore_best()):
+            message += f" and restoring the weights of epoch {restored}"
         self._say(epoch, message + ".")
+
+    def _restore_best(self) -> int | None:
+        """Sets the best epoch's weights, if kept; returns that epoch, 1-based."""
+        if not self._state.arrays:
+            return None
+        self.model.set_weights(self._state.arrays)
+        return self.state["best_epoch"] + 1
