@@ -68,6 +68,7 @@ POLICIES = (
     "fixed",
     "keras_recipe",
     "cool_down",
+    "cool_down_all_cuts",
     "cool_down_once",
     "bold_driver",
     "cosine",
@@ -175,6 +176,12 @@ def policy_setup(policy: str, optimizer_name: str, epochs: int, steps: int, p: i
         ]
     elif policy == "cool_down":
         callbacks = [CoolDownOnPlateau(monitor="val_loss", patience=p)]
+    elif policy == "cool_down_all_cuts":
+        callbacks = [
+            CoolDownOnPlateau(
+                monitor="val_loss", patience=p, stop_on_futile_reduction=False
+            )
+        ]
     elif policy == "cool_down_once":
         callbacks = [
             CoolDownOnPlateau(monitor="val_loss", patience=p, max_reductions=1)
