@@ -12,7 +12,7 @@ import json
 
 import keras
 import numpy as np
-from optimizer_table import ROWS
+from optimizer_table import ROWS, one_row_per_state
 
 from keras_adaptive import callbacks
 from keras_adaptive.schedules import MomentumRamp
@@ -97,9 +97,9 @@ def relative_difference(a, b):
 
 # Every row in float32; bfloat16 state for one row per kind of state (a
 # velocity, two moments, a gain per weight, sign-based steps).
-BFLOAT16_ROWS = ("Momentum", "Adam", "DeltaBarDelta", "Rprop")
+BFLOAT16_STATES = ("velocity", "moments", "gains", "sign steps")
 CASES = [(row, None) for row in ROWS] + [
-    (row, "bfloat16") for row in ROWS if row.id in BFLOAT16_ROWS
+    (row, "bfloat16") for row in one_row_per_state(*BFLOAT16_STATES)
 ]
 
 

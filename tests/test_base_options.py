@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 from models import numpy_values
-from optimizer_table import ROW_IDS, ROWS
+from optimizer_table import ROWS, row_id
 
 from keras_adaptive import optimizers
 
@@ -53,7 +53,7 @@ def clip_global_norm(gs, c):
     return [g * (c / max(norm, c)) for g in gs]
 
 
-@pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
+@pytest.mark.parametrize("row", ROWS, ids=row_id)
 @pytest.mark.parametrize(
     "option, transform",
     [
@@ -71,7 +71,7 @@ def test_clipping_acts_on_the_gradient(row, option, transform):
     assert_same(clipped, expected, rtol=1e-5 if row.full_batch else 1e-6)
 
 
-@pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
+@pytest.mark.parametrize("row", ROWS, ids=row_id)
 def test_loss_scale_factor_unscales_the_gradient(row):
     initial, gradients = problem()
     scaled = [[1024.0 * g for g in gs] for gs in gradients]
@@ -80,7 +80,7 @@ def test_loss_scale_factor_unscales_the_gradient(row):
     assert_same(result, expected)
 
 
-@pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
+@pytest.mark.parametrize("row", ROWS, ids=row_id)
 def test_gradient_accumulation_averages_and_steps_every_n(row):
     initial, gradients = problem()
     optimizer = row.make(gradient_accumulation_steps=2)
@@ -96,7 +96,7 @@ def test_gradient_accumulation_averages_and_steps_every_n(row):
     assert int(optimizer.iterations) == STEPS // 2
 
 
-@pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
+@pytest.mark.parametrize("row", ROWS, ids=row_id)
 def test_decoupled_weight_decay_shrinks_weights_before_the_update(row):
     initial, gradients = problem()
     wd = 0.1
@@ -111,7 +111,7 @@ def test_decoupled_weight_decay_shrinks_weights_before_the_update(row):
     assert_same(decayed, expected)
 
 
-@pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
+@pytest.mark.parametrize("row", ROWS, ids=row_id)
 def test_ema_tracks_the_weights_and_finalizes(row):
     initial, gradients = problem()
     momentum = 0.8
@@ -131,7 +131,7 @@ def test_ema_tracks_the_weights_and_finalizes(row):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
+@pytest.mark.parametrize("row", ROWS, ids=row_id)
 def test_ema_overwrite_frequency(row):
     initial, gradients = problem()
     optimizer = row.make(use_ema=True, ema_momentum=0.5, ema_overwrite_frequency=3)

@@ -5,11 +5,13 @@ that `conftest.py` creates. JAX: `keras.distribution.DataParallel` over two
 host devices, in a subprocess (the device count must be set before JAX is
 imported). Every optimizer row runs with coupled l2, decoupled weight decay,
 a momentum schedule where it takes one, an Embedding layer (a sparse gradient
-on TensorFlow) and a learning-rate policy; four rows once more with
-bfloat16 state.
+on TensorFlow) and a learning-rate policy; one row per kind of state once
+more with bfloat16 state. A row that cannot run on several replicas must
+refuse `MirroredStrategy` with a clear error.
 The PyTorch backend has no data-parallel `fit`.
 """
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -20,6 +22,7 @@ import numpy as np
 import pytest
 from conftest import BACKEND
 from distributed_cases import CASES, case_id, data, model, relative_difference, train
+from optimizer_table import ROWS, rows_of_state
 
 from keras_adaptive import optimizers
 
@@ -46,7 +49,7 @@ def mirrored_strategy():
 )
 def test_mirrored_strategy_equals_one_device(index, row, state_dtype):
     strategy = mirrored_strategy()
-    if row.cls is optimizers.LBFGS:
+    if not row.multi_replica:
         with pytest.raises(ValueError, match="cannot run under a tf.distribute"):
             train(row, index, state_dtype, strategy=strategy)
         return
@@ -58,12 +61,10 @@ def test_mirrored_strategy_equals_one_device(index, row, state_dtype):
 @pytest.mark.tensorflow_only
 def test_l2_is_added_once_not_once_per_replica():
     """With l2 counted per replica, two replicas would act like l2 doubled."""
-    from distributed_cases import ROWS
-
-    row = next(r for r in ROWS if r.cls is optimizers.Momentum)
+    row = rows_of_state("velocity")[0]
     strategy = mirrored_strategy()
     mirrored = train(row, 0, strategy=strategy)
-    doubled = row.__class__(row.cls, {**row.kwargs, "l2": 2e-2})
+    doubled = dataclasses.replace(row, kwargs={**row.kwargs, "l2": 2e-2})
     single_doubled = train(doubled, 0)
     single = train(row, 0)
     assert relative_difference(mirrored, single) <= 1e-5
@@ -113,8 +114,6 @@ def test_jax_data_parallel_equals_one_device():
 
 def test_weights_are_finite_and_trained():
     """The comparison above is not vacuous: training moves every weight."""
-    from distributed_cases import ROWS
-
     initial = [np.asarray(w) for w in model().get_weights()]
     final = train(ROWS[0], 0)
     for a, b in zip(initial, final, strict=True):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import BACKEND
 from models import batch_size, dense_model, numpy_values, regression_data
-from optimizer_table import ROW_IDS, ROWS
+from optimizer_table import ROWS, one_row_per_state, row_id
 
 from keras_adaptive import optimizers
 
@@ -61,7 +61,7 @@ BAD_VALUES = [math.nan, math.inf, -math.inf]
 
 
 @pytest.mark.parametrize("option", OPTIONS, ids=list(OPTIONS))
-@pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
+@pytest.mark.parametrize("row", ROWS, ids=row_id)
 def test_skipped_step_equals_the_run_without_it(row, option):
     # NaN, +Inf and -Inf in turn over the rows and options.
     bad_value = BAD_VALUES[(ROWS.index(row) + list(OPTIONS).index(option)) % 3]
@@ -82,15 +82,15 @@ def test_skipped_step_equals_the_run_without_it(row, option):
     assert int(skipping.skipped_steps) == 1
 
 
-@pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
+@pytest.mark.parametrize("row", ROWS, ids=row_id)
 def test_without_the_option_the_bad_step_is_taken(row):
     """Keras's behaviour, kept as the default: the bad step is not skipped.
     Its NaN reaches the weights, except where the update uses only the
-    gradient's sign and the backend's sign(NaN) is 0 (Rprop on PyTorch)."""
+    gradient's sign and the backend's sign(NaN) is 0 (PyTorch)."""
     steps = gradients(math.nan)
     weights = numpy_values(run(row.make(), steps))[1]
     without = numpy_values(run(row.make(), steps[:BAD_STEP] + steps[BAD_STEP + 1 :]))
-    if row.cls is optimizers.Rprop and BACKEND == "torch":
+    if row.sign_only and BACKEND == "torch":
         assert np.all(np.isfinite(weights))
         assert not np.array_equal(weights, without[1])
     else:
@@ -100,9 +100,9 @@ def test_without_the_option_the_bad_step_is_taken(row):
 # Every row alone; under LossScaleOptimizer one row per kind of state (a
 # velocity, two moments, sign-based steps, a curvature memory), each compiled
 # case costing two XLA compilations.
-LOSS_SCALE_ROWS = ("Momentum", "Adam", "Rprop", "LBFGS")
+LOSS_SCALE_STATES = ("velocity", "moments", "sign steps", "curvature memory")
 FIT_CASES = [(row, False) for row in ROWS] + [
-    (row, True) for row in ROWS if row.id in LOSS_SCALE_ROWS
+    (row, True) for row in one_row_per_state(*LOSS_SCALE_STATES)
 ]
 
 

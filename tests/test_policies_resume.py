@@ -22,7 +22,7 @@ from models import (
     numpy_values,
     regression_data,
 )
-from optimizer_table import ROW_IDS, ROWS
+from optimizer_table import ROWS, rows_of_state
 
 from keras_adaptive.callbacks import BoldDriver, CoolDownOnPlateau
 from keras_adaptive.schedules import ScaledLearningRate
@@ -106,7 +106,7 @@ def fit_on(model, row, epochs=2):
 RELOAD_CASES = [
     (row, sorted(POLICIES)[i % 2], "schedule") for i, row in enumerate(ROWS)
 ] + [
-    (ROWS[ROW_IDS.index("Adam")], policy, kind)
+    (rows_of_state("moments")[0], policy, kind)
     for policy in sorted(POLICIES)
     for kind in ("float", "callable")
 ]

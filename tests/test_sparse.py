@@ -8,7 +8,7 @@ separately, so their sparse and dense results differ; the last test shows it.
 import keras
 import numpy as np
 import pytest
-from optimizer_table import ROW_IDS, ROWS
+from optimizer_table import ROWS, row_id
 
 from keras_adaptive import optimizers
 
@@ -43,14 +43,14 @@ def run(optimizer, sparse):
     return keras.ops.convert_to_numpy(variable)
 
 
-@pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
+@pytest.mark.parametrize("row", ROWS, ids=row_id)
 def test_sparse_equals_dense_exactly(row):
     np.testing.assert_array_equal(
         run(row.make(), sparse=True), run(row.make(), sparse=False)
     )
 
 
-@pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
+@pytest.mark.parametrize("row", ROWS, ids=row_id)
 def test_embedding_model_under_xla_matches_eager(row):
     """An Embedding layer's gradient is an IndexedSlices inside the compiled
     train step; the compiled and eager runs agree."""

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 from models import batch_size, dense_model, numpy_values, regression_data
-from optimizer_table import ROW_IDS, ROWS
+from optimizer_table import ROWS, row_id
 
 from keras_adaptive import optimizers
 
@@ -140,7 +140,7 @@ def test_adam_coupled_and_decoupled_differ_with_gradients():
     assert np.all(shrink_coupled[3:] > 0.5)
 
 
-@pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
+@pytest.mark.parametrize("row", ROWS, ids=row_id)
 def test_l2_equals_the_penalty_added_to_the_loss(row):
     """For every optimizer, l2=lambda trains exactly like the loss plus
     lambda/2 * ||w||^2 (Keras's L2 regularizer with factor lambda/2 on every
@@ -166,7 +166,7 @@ def test_l2_equals_the_penalty_added_to_the_loss(row):
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
 
 
-@pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
+@pytest.mark.parametrize("row", ROWS, ids=row_id)
 def test_l2_and_weight_decay_are_in_the_config(row):
     optimizer = row.make(l2=0.003, weight_decay=0.004)
     config = optimizer.get_config()

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 from models import batch_size, dense_model, regression_data
-from optimizer_table import ROW_IDS, ROWS
+from optimizer_table import ROWS, row_id, rows_of_state
 
 from keras_adaptive.schedules import MomentumRamp
 
@@ -47,7 +47,7 @@ def fit(row, jit_compile, optimizer=None):
     return model, traces, history.history["loss"]
 
 
-@pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
+@pytest.mark.parametrize("row", ROWS, ids=row_id)
 def test_jit_and_no_jit_give_the_same_weights(row):
     compiled, traces, losses = fit(row, jit_compile=True)
     plain, _, _ = fit(row, jit_compile=False)
@@ -64,13 +64,12 @@ def schedule_driven(row):
             row.make().learning_rate.numpy().item(), decay_steps=4, decay_rate=0.7
         )
     }
-    for name in ("momentum", "beta_1"):
-        if hasattr(row.make(), name) and row.id != "RMSprop":
-            kwargs[name] = MomentumRamp(0.5, 0.95, ramp_steps=8)
+    for name in row.schedulable:
+        kwargs[name] = MomentumRamp(0.5, 0.95, ramp_steps=8)
     return row.make(**kwargs)
 
 
-@pytest.mark.parametrize("row", ROWS, ids=ROW_IDS)
+@pytest.mark.parametrize("row", ROWS, ids=row_id)
 def test_schedules_trace_once_and_match_eager(row):
     compiled, traces, _ = fit(row, True, optimizer=schedule_driven(row))
     plain, _, _ = fit(row, False, optimizer=schedule_driven(row))
@@ -82,7 +81,7 @@ def test_schedules_trace_once_and_match_eager(row):
 def test_momentum_schedule_changes_the_trajectory_inside_the_compiled_step():
     """A schedule evaluated at trace time only would act as a constant: the
     ramp must give different weights from both of its end values."""
-    row = ROWS[ROW_IDS.index("Momentum")]
+    row = next(r for r in rows_of_state("velocity") if "momentum" in r.schedulable)
     results = []
     for momentum in (0.5, MomentumRamp(0.5, 0.95, ramp_steps=8), 0.95):
         model, _, _ = fit(row, True, optimizer=row.make(momentum=momentum))
