@@ -392,7 +392,11 @@ def test_a_keras_callback_changing_the_same_rate_raises(
 
 def test_a_policy_carries_over_across_fits_and_may_be_replaced():
     model = small_model(0.1)
-    policy = CoolDownOnPlateau(monitor="loss", patience=1, max_reductions=3)
+    # Every epoch is a plateau: with stop_on_futile_reduction the second would
+    # stop training; without it the rate is cut at each.
+    policy = CoolDownOnPlateau(
+        monitor="loss", patience=1, max_reductions=3, stop_on_futile_reduction=False
+    )
     history = model.fit(
         X, Y, epochs=2, verbose=0, callbacks=[Inject([1.0, 1.0]), policy]
     )

@@ -34,6 +34,7 @@ from optimizer_table import RAMP, ROWS, OptimizerInfo, Reference
 from references import constant, ramp, record_branches
 
 from keras_adaptive import optimizers
+from keras_adaptive.optimizers.base import compute_dtype, serialize_hyperparameter
 from keras_adaptive.schedules import MomentumRamp
 
 TESTS = Path(__file__).resolve().parent
@@ -59,19 +60,16 @@ class SignedMomentumToy(optimizers.Optimizer):
         self._velocities = self.add_slots(variables, "velocity")
 
     def update_step(self, gradient, variable, learning_rate):
-        dtype = keras.backend.result_type(variable.dtype, "float32")
+        dtype = compute_dtype(variable)
         mu = self.hyperparameter(self.momentum, dtype)
         step = ops.cast(learning_rate, dtype) * ops.sign(ops.cast(gradient, dtype))
         velocity = mu * self.slot(self._velocities, variable, dtype) - step
-        self.assign(self._velocities[self._get_variable_index(variable)], velocity)
+        self.assign(self._velocities[self.variable_index(variable)], velocity)
         self.assign(variable, ops.cast(variable, dtype) + velocity)
 
     def get_config(self):
         config = super().get_config()
-        momentum = self.momentum
-        if isinstance(momentum, keras.optimizers.schedules.LearningRateSchedule):
-            momentum = keras.optimizers.schedules.serialize(momentum)
-        config["momentum"] = momentum
+        config["momentum"] = serialize_hyperparameter(self.momentum)
         return config
 
 
