@@ -45,3 +45,39 @@ class Interrupt(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         if epoch == self.at_epoch:
             raise RuntimeError("interrupted")
+
+
+# Trace counting for the tests that train with a compiled step.
+
+#: Compile the train step, except on PyTorch, whose jit_compile is
+#: torch.compile (it recompiles and falls back to eager): the trace count is
+#: checked where the step is compiled.
+JIT = keras.backend.backend() != "torch"
+#: One entry per trace of `CountingSequential.train_step`; clear it first.
+TRACES = []
+
+
+class CountingSequential(keras.Sequential):
+    """Counts how often the train step is traced (Python runs only then)."""
+
+    def train_step(self, *args, **kwargs):
+        TRACES.append(1)
+        return super().train_step(*args, **kwargs)
+
+
+def assert_traced_once():
+    if JIT:
+        assert len(TRACES) == 1
+
+
+def optimizer_of_kind(name, kind, learning_rate):
+    """The optimizer `name` of this package (kind "ours"), of Keras ("keras"),
+    or Keras's under `LossScaleOptimizer` ("loss_scale")."""
+    from keras_adaptive import optimizers
+
+    if kind == "ours":
+        return getattr(optimizers, name)(learning_rate)
+    optimizer = getattr(keras.optimizers, name)(learning_rate)
+    if kind == "loss_scale":
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer

@@ -5,7 +5,14 @@ import math
 import keras
 import numpy as np
 import pytest
-from models import Interrupt
+from models import (
+    JIT,
+    TRACES,
+    CountingSequential,
+    Interrupt,
+    assert_traced_once,
+    optimizer_of_kind,
+)
 
 from keras_adaptive.callbacks import BoldDriver
 
@@ -160,22 +167,6 @@ def test_config_round_trip():
 # ---------------------------------------------------------------------------
 # Real training on the current backend, jit-compiled (eager on PyTorch).
 
-TRACES = []
-# The PyTorch backend runs eagerly (its jit_compile is torch.compile, which
-# recompiles); the trace count is checked where the step is compiled.
-JIT = keras.backend.backend() != "torch"
-
-
-def assert_traced_once():
-    if JIT:
-        assert len(TRACES) == 1
-
-
-class CountingSequential(keras.Sequential):
-    def train_step(self, *args, **kwargs):
-        TRACES.append(1)
-        return super().train_step(*args, **kwargs)
-
 
 class Snapshot(keras.callbacks.Callback):
     """Records weights and optimizer variables, optionally scripting the loss.
@@ -212,18 +203,11 @@ Y = (X @ np.array([[1.0], [-2.0], [0.5]]) + 0.3).astype("float32")
 
 
 def make_optimizer(kind, rate):
-    import keras_adaptive.optimizers as ours
-
     if rate == "schedule":
         learning_rate = keras.optimizers.schedules.ExponentialDecay(0.05, 8, 0.5)
     else:
         learning_rate = 0.05
-    if kind == "ours":
-        return ours.Adam(learning_rate)
-    optimizer = keras.optimizers.Adam(learning_rate)
-    if kind == "loss_scale":
-        return keras.optimizers.LossScaleOptimizer(optimizer)
-    return optimizer
+    return optimizer_of_kind("Adam", kind, learning_rate)
 
 
 @pytest.mark.parametrize(

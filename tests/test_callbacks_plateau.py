@@ -5,7 +5,14 @@ import warnings
 import keras
 import numpy as np
 import pytest
-from models import Interrupt
+from models import (
+    JIT,
+    TRACES,
+    CountingSequential,
+    Interrupt,
+    assert_traced_once,
+    optimizer_of_kind,
+)
 
 from keras_adaptive.callbacks import CoolDownOnPlateau
 from keras_adaptive.schedules import ScaledLearningRate
@@ -298,24 +305,6 @@ def test_config_round_trip():
 # ---------------------------------------------------------------------------
 # Real training on the current backend, jit-compiled (eager on PyTorch).
 
-TRACES = []
-# The PyTorch backend runs eagerly (its jit_compile is torch.compile, which
-# recompiles); the trace count is checked where the step is compiled.
-JIT = keras.backend.backend() != "torch"
-
-
-def assert_traced_once():
-    if JIT:
-        assert len(TRACES) == 1
-
-
-class CountingSequential(keras.Sequential):
-    """Counts how often the train step is traced (Python runs only then)."""
-
-    def train_step(self, *args, **kwargs):
-        TRACES.append(1)
-        return super().train_step(*args, **kwargs)
-
 
 class Script(keras.callbacks.Callback):
     """Writes a scripted value into the logs, and records weights and rates."""
@@ -365,20 +354,13 @@ def decay(step):
 
 
 def make_optimizer(kind, rate):
-    import keras_adaptive.optimizers as ours
-
     if rate == "float":
         learning_rate = 0.1
     elif rate == "schedule":
         learning_rate = keras.optimizers.schedules.ExponentialDecay(0.1, 4, 0.5)
     else:
         learning_rate = lambda: 0.1  # noqa: E731
-    if kind == "ours":
-        return ours.SGD(learning_rate)
-    optimizer = keras.optimizers.SGD(learning_rate)
-    if kind == "loss_scale":
-        return keras.optimizers.LossScaleOptimizer(optimizer)
-    return optimizer
+    return optimizer_of_kind("SGD", kind, learning_rate)
 
 
 @pytest.mark.parametrize(

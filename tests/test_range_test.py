@@ -28,6 +28,18 @@ def optimizer_state(model):
     return [np.array(v) for v in model.optimizer.variables]
 
 
+def sgd_losses_on_quadratic(rates):
+    """Float64 losses (w - 1)^2 of plain SGD from w = 0 at the given rates,
+    until w is no longer finite."""
+    w, losses = 0.0, []
+    for rate in rates:
+        losses.append((w - 1.0) ** 2)
+        w -= rate * 2.0 * (w - 1.0)
+        if not np.isfinite(w):
+            break
+    return losses
+
+
 def test_curve_matches_gradient_descent_on_the_quadratic():
     model = quadratic_model()
     result = find_learning_rate(
@@ -42,12 +54,7 @@ def test_curve_matches_gradient_descent_on_the_quadratic():
         plot=False,
     )
     rates = 1e-3 * 1e4 ** (np.arange(60) / 59)
-    w, expected = 0.0, []
-    for rate in rates:
-        expected.append((w - 1.0) ** 2)
-        w -= rate * 2.0 * (w - 1.0)
-        if not np.isfinite(w):
-            break
+    expected = sgd_losses_on_quadratic(rates)
     n = result.losses.size
     assert result.stopped_early and 10 < n < 60  # diverges once rate > 1
     np.testing.assert_allclose(result.learning_rates, rates[:n], rtol=1e-12)
@@ -146,8 +153,5 @@ def test_accepts_a_tf_data_pipeline():
         plot=False,
     )
     rates = 1e-3 * 100.0 ** (np.arange(10) / 9)
-    w, expected = 0.0, []
-    for rate in rates:
-        expected.append((w - 1.0) ** 2)
-        w -= rate * 2.0 * (w - 1.0)
+    expected = sgd_losses_on_quadratic(rates)
     np.testing.assert_allclose(result.losses, expected, rtol=1e-4)
