@@ -41,7 +41,7 @@ class LearningRateRangeResult:
 
     Example:
         >>> import numpy as np
-        >>> from keras_adaptive.callbacks import LearningRateRangeResult
+        >>> from keras_adaptive import LearningRateRangeResult
         >>> rates = np.geomspace(1e-3, 1.0, 4)
         >>> result = LearningRateRangeResult(
         ...     rates, np.array([1.0, 0.5, 0.4, 9.0]), np.array([1.0, 0.6, 0.5, 3.0]),

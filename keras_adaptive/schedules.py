@@ -160,7 +160,9 @@ class ScaledLearningRate(LearningRateSchedule):
     def get_config(self) -> dict[str, Any]:
         return {
             "schedule": keras.saving.serialize_keras_object(self.schedule),
-            "scale": float(ops.convert_to_numpy(self.scale)),
+            "scale": float(
+                ops.convert_to_numpy(getattr(self.scale, "value", self.scale))
+            ),
             "scale_index": self.scale_index,
         }
 

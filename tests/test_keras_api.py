@@ -128,8 +128,10 @@ class AssignBetweenBatches(keras.callbacks.Callback):
 
 
 def test_sync_trainer_state_makes_assignments_take_effect():
-    """With a zero rate, the weights after fit are those assigned by the
-    callback: the trainer re-read them after the sync (JAX)."""
+    """On JAX the trainer has `jax_state_sync`; with a zero rate, the weights
+    after fit are those the callback assigned after syncing. (Keras 3.15
+    also syncs before callbacks itself, so the second check would pass
+    without the sync; the first fails when Keras drops the method.)"""
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     if BACKEND == "jax":
         assert callable(getattr(model, "jax_state_sync", None)), (

@@ -85,7 +85,7 @@ class LearningRateControl:
             if any(v is rate.scale for v in self.inner.variables):
                 self.scale = rate.scale
                 return
-            initial = float(ops.convert_to_numpy(rate.scale))
+            initial = float(ops.convert_to_numpy(rate.scale.value))
             rate = rate.schedule
         elif isinstance(rate, ScaledLearningRate):
             initial = float(rate.scale)
@@ -104,19 +104,21 @@ class LearningRateControl:
         (schedule); it changes only when someone assigns it.
         """
         holder = self.variable if self.variable is not None else self.scale
-        return id(learning_rate_object(self.inner)), float(ops.convert_to_numpy(holder))
+        value = float(ops.convert_to_numpy(holder.value))
+        return id(learning_rate_object(self.inner)), value
 
     @property
     def value(self) -> float:
         """The learning rate of the next step (a schedule is read at ``iterations``)."""
-        return float(ops.convert_to_numpy(self.inner.learning_rate))
+        rate = self.inner.learning_rate  # the variable itself for a float rate
+        return float(ops.convert_to_numpy(getattr(rate, "value", rate)))
 
     @property
     def scale_value(self) -> float:
         """The factor applied to the schedule (1.0 for a float learning rate)."""
         if self.scale is None:
             return 1.0
-        return float(ops.convert_to_numpy(self.scale))
+        return float(ops.convert_to_numpy(self.scale.value))
 
     def multiply(
         self, factor: float, min_lr: float = 0.0, max_lr: float = float("inf")

@@ -264,7 +264,7 @@ class BoldDriver(LearningRatePolicy):
     def _take_snapshot(self) -> None:
         if self.revert:
             self._snapshot = [
-                (v, np.array(keras.ops.convert_to_numpy(v), copy=True))
+                (v, np.array(keras.ops.convert_to_numpy(v.value), copy=True))
                 for v in self._reverted_variables()
             ]
 
