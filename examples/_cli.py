@@ -21,6 +21,7 @@ from pathlib import Path
 import keras
 
 from keras_adaptive import datasets, optimizers
+from keras_adaptive.callbacks import CoolDownOnPlateau
 
 #: The lectures' nine optimizers, the default of --optimizers.
 LECTURE_OPTIMIZERS = ("SGD", "Momentum", "Nesterov", "Adagrad", "RMSprop", "Adadelta")
@@ -127,13 +128,6 @@ def training_callbacks(args: argparse.Namespace, run: str) -> list:
     """``--plateau``: CoolDownOnPlateau; ``--out``: TensorBoard logs of ``run``."""
     callbacks = []
     if args.plateau:
-        try:
-            from keras_adaptive.callbacks import CoolDownOnPlateau
-        except ImportError as err:
-            raise ValueError(
-                "--plateau needs keras_adaptive.callbacks.CoolDownOnPlateau, "
-                f"which this installation lacks ({err})"
-            ) from err
         callbacks.append(CoolDownOnPlateau(monitor="val_loss", verbose=1))
     if args.out is not None and args.tensorboard:
         if importlib.util.find_spec("tensorboard") is None:
