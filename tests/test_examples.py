@@ -4,7 +4,6 @@ import csv
 import importlib
 import math
 import re
-import sys
 from pathlib import Path
 
 import keras
@@ -207,19 +206,6 @@ def test_bad_flags_exit_with_status_2(script, offline, argv, pattern, capsys):
     err = capsys.readouterr().err
     assert status == 2
     assert re.search(pattern, err), err
-
-
-def test_plateau_without_the_callback_module_is_a_clear_error(
-    script, monkeypatch, capsys
-):
-    monkeypatch.setitem(sys.modules, "keras_adaptive.callbacks", None)
-    mlp = script("mnist_mlp")
-    status = mlp.main(
-        ["--synthetic", "--synthetic-examples", "32", "--epochs", "1", "--plateau"]
-    )
-    err = capsys.readouterr().err
-    assert status == 2
-    assert "CoolDownOnPlateau" in err and "Traceback" not in err
 
 
 def test_plot_trajectories_writes_pngs_and_gifs(script, tmp_path, capsys):
