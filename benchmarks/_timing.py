@@ -133,6 +133,7 @@ def interleave(
     run_keras: Callable[[int], None],
     rounds: int,
     run_floor: Callable[[int], None] | None = None,
+    before_round: Callable[[int], None] | None = None,
 ) -> Comparison:
     """Times `rounds` alternating rounds and appends them to `comparison`.
 
@@ -140,9 +141,12 @@ def interleave(
     work is finished (results materialised). Round r times ours first when r
     is even and Keras's first when r is odd. `run_floor`, if given, is timed
     in every round as well, first, between or last in turn.
+    `before_round(r)`, if given, is called (untimed) before round r.
     """
     n = comparison.units_per_round
     for r in range(rounds):
+        if before_round is not None:
+            before_round(r)
         order = [("ours", run_ours), ("keras", run_keras)]
         if r % 2:
             order.reverse()

@@ -1,4 +1,4 @@
-"""Smoke test of `benchmarks/update_step.py`: its quick run, made smaller still,
+"""Smoke tests of every entry point in `benchmarks/`: each runs on tiny sizes,
 completes on the current backend and reports well-formed numbers.
 
 Nothing here asserts a speed: timings belong to the benchmark's tables, not
@@ -195,3 +195,67 @@ def test_versions_compares_with_a_renamed_copy(monkeypatch, tmp_path):
     )
     (row,) = json.loads(out.read_text())["results"]
     assert row["name"] == "Adam" and len(row["floor"]) == 1
+
+
+def test_interleave_calls_before_round_untimed_before_every_round():
+    from _timing import Comparison, interleave
+
+    calls = []
+    comparison = Comparison("row", "baseline", "step", 1)
+    interleave(
+        comparison,
+        lambda n: calls.append("ours"),
+        lambda n: calls.append("keras"),
+        rounds=3,
+        before_round=lambda r: calls.append(f"before {r}"),
+    )
+    assert calls == [
+        "before 0", "ours", "keras",
+        "before 1", "keras", "ours",
+        "before 2", "ours", "keras",
+    ]  # fmt: skip
+    assert len(comparison.ours) == len(comparison.keras) == 3
+
+
+def test_jax_steppers_move_their_arrays_and_keep_their_values(update_step):
+    run = update_step.make_stepper(
+        keras.optimizers.SGD(), update_step.tensor_shapes(2_000, 2)
+    )
+    if keras.backend.backend() != "jax":
+        # Only JAX's donated arrays keep their addresses from step to step.
+        assert not hasattr(run, "relocate")
+        return
+    import jax.numpy as jnp
+    import numpy as np
+
+    assert callable(run.relocate)
+    state = {"optimizer": [jnp.arange(6.0)], "trainable": [jnp.ones((2, 3))]}
+    before = {key: list(arrays) for key, arrays in state.items()}
+    update_step._relocator(state)()
+    for key, arrays in state.items():
+        for old, new in zip(before[key], arrays, strict=True):
+            assert new.unsafe_buffer_pointer() != old.unsafe_buffer_pointer()
+            np.testing.assert_array_equal(np.asarray(new), np.asarray(old))
+
+
+def test_placement_rows_on_jax_and_a_clear_error_elsewhere(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    placement = importlib.import_module("placement")
+    out = tmp_path / "placement.json"
+    argv = ["--params", "2000", "--tensors", "2", "--rounds", "2", "--out", str(out)]
+    if keras.backend.backend() != "jax":
+        with pytest.raises(RuntimeError, match="KERAS_BACKEND=jax"):
+            placement.main(argv)
+        return
+    placement.main(argv)
+    rows = json.loads(out.read_text())["results"]
+    assert [len(row["ours"]) for row in rows] == [2, 2, 2]
+    assert "same arrays" in rows[0]["name"] and "moved" in rows[2]["name"]
+
+
+def test_plot_results_draws_both_figures(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    plot_results = importlib.import_module("plot_results")
+    plot_results.main(["--out", str(tmp_path)])
+    for name in ("benchmarks_floor.png", "benchmarks_training_cost.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
