@@ -258,7 +258,39 @@ class Optimizer(KerasOptimizer):
         # the L2 term is added once to the summed gradient.
         if not _backend.is_tensorflow():
             grads = self.coupled_gradients(grads, trainable_variables)
-        super().update_variables(grads, trainable_variables, learning_rate)
+        if not _backend.sequences_updates(trainable_variables):
+            super().update_variables(grads, trainable_variables, learning_rate)
+            return
+        # Keras's loop, each variable's update ordered after the previous
+        # one's where it writes several arrays (see
+        # `_backend.sequences_updates`); an update that writes only the
+        # weights has nothing to gain from an order.
+        token = None
+        for gradient, variable in zip(grads, trainable_variables, strict=True):
+            if token is not None:
+                gradient = gradient + ops.cast(token, gradient.dtype)
+            with _WriteLog(self) as written:
+                self.update_step(gradient, variable, learning_rate)
+            token = None
+            if len(written) > 1:
+                token = _backend.sequence_token([v.value for v in written])
+
+    def assign(self, variable, value):
+        super().assign(variable, value)
+        self._note_written(variable)
+
+    def assign_add(self, variable, value):
+        super().assign_add(variable, value)
+        self._note_written(variable)
+
+    def assign_sub(self, variable, value):
+        super().assign_sub(variable, value)
+        self._note_written(variable)
+
+    def _note_written(self, variable) -> None:
+        log = _WriteLog.active.get(id(self))
+        if log is not None:
+            log.append(variable)
 
     def decay_weights(self, variables):
         if self.weight_decay is not None and _backend.is_torch():
@@ -314,6 +346,27 @@ class Optimizer(KerasOptimizer):
         ):
             rate.scale = add_scale_variable(self, float(rate.scale), rate.scale_index)
         super().load_own_variables(store)
+
+
+class _WriteLog:
+    """The variables an optimizer writes while the context is open.
+
+    Kept outside the optimizer's attributes: Keras tracks a list stored on
+    an optimizer and would count the variables in it as the optimizer's own.
+    """
+
+    active: dict[int, list] = {}
+
+    def __init__(self, optimizer):
+        self.key = id(optimizer)
+
+    def __enter__(self) -> list:
+        written = []
+        _WriteLog.active[self.key] = written
+        return written
+
+    def __exit__(self, *exc_info) -> None:
+        del _WriteLog.active[self.key]
 
 
 def serialize_hyperparameter(value: Hyperparameter):
