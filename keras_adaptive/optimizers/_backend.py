@@ -3,8 +3,8 @@
 TensorFlow: eager building, densifying `tf.IndexedSlices`, the checks and
 the per-replica decisions of `tf.distribute`; PyTorch: converting NumPy
 gradients and the rounding of decoupled weight decay; JAX and PyTorch: the
-select-based skip of a non-finite step; JAX on CPU: the order of the
-per-variable updates. Keras's private members are reached only through
+select-based skip of a non-finite step; JAX and TensorFlow on CPU: the
+order of the per-variable updates. Keras's private members are reached only through
 `keras_adaptive._keras_api`.
 """
 
@@ -33,28 +33,36 @@ SEQUENCE_MIN_PARAMETERS = 2**22
 def sequences_updates(variables) -> bool:
     """Whether the update of each variable is ordered after the previous one.
 
-    True on JAX on CPU without a `keras.distribution`, for a step over at
-    least `SEQUENCE_MIN_PARAMETERS` parameters. XLA's CPU backend compiles
-    an element-wise update into one loop per array written, each loop
-    reading the arrays it needs, and schedules the loops of one kind for all
+    True on CPU, on JAX without a `keras.distribution` and on TensorFlow
+    without a `tf.distribute` strategy, for a step over at least
+    `SEQUENCE_MIN_PARAMETERS` parameters. XLA's CPU backend compiles an
+    element-wise update into one loop per array written, each loop reading
+    the arrays it needs, and schedules the loops of one kind for all
     variables in a row (every first moment, then every second moment, then
     every weight). Once one kind of array over all variables no longer fits
     in the processor's cache, each re-read of a gradient or of a freshly
     written slot comes from memory; ordered variable by variable, it comes
     from the cache. At 10 million parameters in 4 MB tensors this makes
-    `Adam`'s step 1.15 times faster than in Keras's order (`Nadam` 1.29,
-    `Nesterov` 1.22); at 3 million parameters the arrays stay in a 32 MB
-    cache in either order, and the order only takes from XLA the freedom to
-    run independent loops side by side, hence the threshold
-    (`benchmarks/README.md`). On GPUs XLA fuses the loops of a variable
-    itself and may batch small variables together, which an order would
-    prevent; under a distribution the dependency could cross devices.
+    `Adam`'s step 1.15 (JAX) and 1.22 (TensorFlow) times faster than in
+    Keras's order, `Nadam`'s 1.29 and 1.37; at 3 million parameters the
+    arrays stay in a 32 MB cache in either order, and the order only takes
+    from XLA the freedom to run independent loops side by side, hence the
+    threshold (`benchmarks/README.md`). On GPUs XLA fuses the loops of a
+    variable itself and may batch small variables together, which an order
+    would prevent; under a distribution the dependency could cross devices.
     """
-    if keras.backend.backend() != "jax" or keras.distribution.distribution():
-        return False
-    import jax
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
 
-    if jax.default_backend() != "cpu":
+        if keras.distribution.distribution() or jax.default_backend() != "cpu":
+            return False
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        if tf.distribute.has_strategy() or tf.config.list_logical_devices("GPU"):
+            return False
+    else:
         return False
     size = sum(math.prod(variable.shape) for variable in variables)
     return size >= SEQUENCE_MIN_PARAMETERS
@@ -69,14 +77,19 @@ def sequence_token(values):
     Computed from one element per array (never a reduction over it), it
     costs a few scalar operations.
     """
-    token = ops.convert_to_tensor(-0.0, "float32")
+    # -0.0 made by an operation: TensorFlow caches the tensors of Python
+    # numbers by value, and -0.0 == 0.0 would fetch a cached +0.0.
+    negative_zero = ops.negative(ops.zeros((), "float32"))
+    token = negative_zero
     for value in values:
         if math.prod(value.shape) == 0:
             continue
         element = ops.cast(ops.reshape(value, (-1,))[0], "float32")
         # -0.0 * |element| is -0.0 for every finite element; the select
         # keeps it -0.0 for an infinite or NaN one.
-        token = token + ops.where(ops.isfinite(element), -0.0 * ops.abs(element), -0.0)
+        token = token + ops.where(
+            ops.isfinite(element), negative_zero * ops.abs(element), negative_zero
+        )
     return token
 
 
@@ -281,7 +294,13 @@ def distributed_update_step(optimizer, distribution, grads_and_vars, learning_ra
         gradient = optimizer.coupled_gradients([gradient], [variable])[0]
         return optimizer.update_step(gradient, variable, learning_rate)
 
-    for gradient, variable in grads_and_vars:
+    def update_one(gradient, variable):
         distribution.extended.update(
             variable, update, args=(gradient, learning_rate), group=False
         )
+
+    if sequences_updates([variable for _, variable in grads_and_vars]):
+        optimizer._update_in_order(grads_and_vars, update_one)
+        return
+    for gradient, variable in grads_and_vars:
+        update_one(gradient, variable)

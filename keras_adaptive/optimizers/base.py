@@ -258,22 +258,37 @@ class Optimizer(KerasOptimizer):
         # the L2 term is added once to the summed gradient.
         if not _backend.is_tensorflow():
             grads = self.coupled_gradients(grads, trainable_variables)
-        if not _backend.sequences_updates(trainable_variables):
+        if _backend.is_tensorflow() or not _backend.sequences_updates(
+            trainable_variables
+        ):
             super().update_variables(grads, trainable_variables, learning_rate)
             return
-        # Keras's loop, each variable's update ordered after the previous
-        # one's where it writes several arrays (see
-        # `_backend.sequences_updates`); an update that writes only the
-        # weights has nothing to gain from an order.
+        self._update_in_order(
+            zip(grads, trainable_variables, strict=True),
+            lambda gradient, variable: self.update_step(
+                gradient, variable, learning_rate
+            ),
+        )
+
+    def _update_in_order(self, pairs, update) -> None:
+        """Calls `update(gradient, variable)` for each pair, each after the last.
+
+        Keras's loop over the variables, each variable's update ordered after
+        the previous one's where that one wrote several arrays (see
+        `_backend.sequences_updates`); an update that writes only the weights
+        has nothing to gain from an order.
+        """
         token = None
-        for gradient, variable in zip(grads, trainable_variables, strict=True):
+        for gradient, variable in pairs:
             if token is not None:
                 gradient = gradient + ops.cast(token, gradient.dtype)
             with _WriteLog(self) as written:
-                self.update_step(gradient, variable, learning_rate)
+                update(gradient, variable)
             token = None
             if len(written) > 1:
-                token = _backend.sequence_token([v.value for v in written])
+                token = _backend.sequence_token(
+                    [ops.convert_to_tensor(v) for v in written]
+                )
 
     def assign(self, variable, value):
         super().assign(variable, value)
