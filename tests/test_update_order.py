@@ -99,6 +99,28 @@ def test_ordered_updates_give_the_values_of_kerass_order(
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
+def test_a_fit_takes_the_ordered_path_on_jax_and_tensorflow(
+    monkeypatch, order_every_step
+):
+    tokens = []
+    sequence_token = _backend.sequence_token
+
+    def counted(values):
+        tokens.append(len(values))
+        return sequence_token(values)
+
+    monkeypatch.setattr(_backend, "sequence_token", counted)
+    x, y = regression_data()
+    model = dense_model()
+    model.compile(optimizer=optimizers.Adam(), loss="mse", jit_compile=ORDERED_BACKEND)
+    model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    if not ORDERED_BACKEND:
+        assert tokens == []
+        return
+    # One token per variable (traced once), from its weights and two moments.
+    assert tokens == [3] * len(model.trainable_variables)
+
+
 def test_compiled_step_updates_one_variable_after_the_other(order_every_step):
     if not ON_JAX:
         # Read in JAX's optimized HLO; TensorFlow's step is checked by value.
