@@ -57,7 +57,8 @@ class Case:
     """One row: a factory for ours, one for the Keras baseline, and labels."""
 
     name: str
-    make_ours: Callable[[], keras.optimizers.Optimizer]
+    #: Takes the package's keyword arguments (``update_order``).
+    make_ours: Callable[..., keras.optimizers.Optimizer]
     make_keras: Callable[[], keras.optimizers.Optimizer]
     baseline: str
 
@@ -70,7 +71,7 @@ def state_cases(state_dtype: str) -> list[Case]:
         rows.append(
             Case(
                 cls.__name__,
-                lambda cls=cls: cls(state_dtype=state_dtype),
+                lambda cls=cls, **kw: cls(state_dtype=state_dtype, **kw),
                 lambda cls=cls: cls(state_dtype="float32"),
                 f"{cls.__name__}(state_dtype='float32')",
             )
@@ -107,7 +108,7 @@ def cases() -> list[Case]:
         Case("RMSprop", ours.RMSprop, k.RMSprop, "keras RMSprop"),
         Case(
             "RMSprop (centered, momentum)",
-            lambda: ours.RMSprop(centered=True, momentum=0.9),
+            lambda **kw: ours.RMSprop(centered=True, momentum=0.9, **kw),
             lambda: k.RMSprop(centered=True, momentum=0.9),
             "keras RMSprop(centered=True, momentum=0.9)",
         ),
@@ -115,7 +116,7 @@ def cases() -> list[Case]:
         Case("Adam", ours.Adam, k.Adam, "keras Adam"),
         Case(
             "Adam (amsgrad)",
-            lambda: ours.Adam(amsgrad=True),
+            lambda **kw: ours.Adam(amsgrad=True, **kw),
             lambda: k.Adam(amsgrad=True),
             "keras Adam(amsgrad=True)",
         ),
@@ -433,6 +434,7 @@ def compare(
     steps: int | None = None,
     round_seconds: float = 0.1,
     floor: bool = True,
+    update_order: str = "auto",
 ) -> Comparison:
     """Builds and compiles both optimizers of `case`, then times them.
 
@@ -447,9 +449,10 @@ def compare(
             None.
         floor: also time the memory-traffic floor of ours (`make_floor`) in
             every round, where it is defined.
+        update_order: the `update_order` of ours.
     """
     built: list = []
-    run_ours = make_stepper(case.make_ours(), shapes, built)
+    run_ours = make_stepper(case.make_ours(update_order=update_order), shapes, built)
     run_keras = make_stepper(case.make_keras(), shapes)
     counts = traffic(built[0], shapes) if floor else None
     run_floor = make_floor(shapes, counts) if counts is not None else None
@@ -484,6 +487,7 @@ def run_benchmark(
     shapes: Sequence[Shape] | None = None,
     state_dtype: str | None = None,
     floor: bool = True,
+    update_order: str = "auto",
 ) -> list[Comparison]:
     """Times every case (or those named in `names`) and returns the results.
 
@@ -505,7 +509,9 @@ def run_benchmark(
         shapes = variable_shapes(params_scale)
     results = []
     for case in selected:
-        results.append(compare(case, shapes, rounds, steps, round_seconds, floor))
+        results.append(
+            compare(case, shapes, rounds, steps, round_seconds, floor, update_order)
+        )
         if log is not None:
             log(results[-1].progress())
     return results
@@ -538,6 +544,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--no-floor", action="store_true", help="do not time the floor kernel"
+    )
+    parser.add_argument(
+        "--update-order",
+        choices=("auto", "always", "off"),
+        default="auto",
+        help="the update_order of the package's optimizers (default: auto)",
     )
     parser.add_argument("--rounds", type=int, default=30, help="alternating rounds")
     parser.add_argument(
@@ -593,6 +605,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         shapes=shapes,
         state_dtype=args.state_dtype,
         floor=not args.no_floor,
+        update_order=args.update_order,
     )
     print(markdown_table(results))
     if args.out:
@@ -602,6 +615,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "tensors": args.tensors if args.params is not None else None,
             "state_dtype": args.state_dtype,
             "floor": not args.no_floor,
+            "update_order": args.update_order,
             "parameters": parameter_count(shapes),
             "shapes": [list(shape) for shape in shapes],
             "rounds": args.rounds,

@@ -5,8 +5,10 @@ The suite runs once per Keras backend: ``KERAS_BACKEND=tensorflow`` and
 command). Tests marked
 ``tensorflow_only`` exercise TensorFlow-specific objects (``IndexedSlices``,
 ``tf.function(jit_compile=True)``, ``tf.data``) and are skipped, with that
-reason, on the other backends. Under TensorFlow the CPU is split into two
-logical devices for the ``MirroredStrategy`` tests.
+reason, on the other backends; tests marked ``sparse`` (``tf.IndexedSlices``,
+JAX ``BCOO``) are skipped where Keras has no sparse tensors (PyTorch).
+Under TensorFlow the CPU is split into two logical devices for the
+``MirroredStrategy`` tests.
 """
 
 import os
@@ -46,6 +48,14 @@ def pytest_collection_modifyitems(config, items):
         skips["compiled"] = pytest.mark.skip(
             reason="counts traces of a compiled step; the PyTorch backend runs "
             "eagerly here (jit_compile=True recompiles and falls back to eager)"
+        )
+    if BACKEND != "jax":
+        skips["jax_only"] = pytest.mark.skip(
+            reason=f"needs the JAX backend; this run uses {BACKEND}"
+        )
+    if BACKEND not in ("tensorflow", "jax"):
+        skips["sparse"] = pytest.mark.skip(
+            reason=f"Keras has no sparse tensors on the {BACKEND} backend"
         )
     for item in items:
         for marker, skip in skips.items():

@@ -33,7 +33,8 @@ Adding an optimizer:
      holds those of the keywords every class takes);
    * the flags, where they differ from the defaults: ``schedulable``,
      ``full_batch``, ``rate_is_initial_step``, ``sign_only``,
-     ``multi_replica``.
+     ``multi_replica``, ``model_parallel``, ``sparse_rows``,
+     ``sparse_bitwise``.
 
    Every generic test then covers it; `test_exactness.py` fails for a class
    of ``ALL_OPTIMIZERS`` without a row, or a row without a reference case.
@@ -121,6 +122,16 @@ class OptimizerInfo:
     #: Runs under a `tf.distribute` strategy with several replicas; if not,
     #: it raises ValueError "cannot run under a tf.distribute" there.
     multi_replica: bool = True
+    #: Runs under `keras.distribution.ModelParallel` with its state sharded
+    #: like the weights; if not, it raises ValueError naming ModelParallel.
+    model_parallel: bool = True
+    #: Keyword arguments with which a sparse gradient updates only its rows
+    #: of the weight (by a scatter); `None` where the update is always dense.
+    sparse_rows: dict | None = None
+    #: A sparse gradient gives the dense gradient's result bit for bit; if
+    #: not (a step linear in the gradient, which scatters each duplicate
+    #: row's step), up to the rounding of one addition per duplicate.
+    sparse_bitwise: bool = True
 
     @property
     def id(self) -> str:
@@ -181,6 +192,7 @@ SHARED_INVALID = {
     "gradient_accumulation_steps": ([1, 0, 2.5], "integer >= 2"),
     "ema_overwrite_frequency": ([0, 1.5], "integer >= 1"),
     "state_dtype": (["float64", "int8"], "one of"),
+    "update_order": (["sometimes", True], "one of"),
 }
 
 # Invalid values shared by several classes' own hyperparameters.
@@ -211,6 +223,8 @@ ROWS = [
         ),
         invalid={"momentum": MOMENTUM, "nesterov": BOOLEAN},
         schedulable=("momentum",),
+        sparse_rows={},
+        sparse_bitwise=False,
     ),
     OptimizerInfo(
         optimizers.Momentum,
@@ -262,6 +276,7 @@ ROWS = [
             "epsilon": EPSILON,
             "initial_accumulator_value": ([-0.1, NAN], "[0.0, inf)"),
         },
+        sparse_rows={},
     ),
     # The momentum of RMSprop is a float only: it is not schedulable.
     OptimizerInfo(
@@ -298,6 +313,7 @@ ROWS = [
             "epsilon": EPSILON,
             "centered": BOOLEAN,
         },
+        sparse_rows={"centered": True},
     ),
     OptimizerInfo(
         optimizers.Adadelta,
@@ -312,6 +328,7 @@ ROWS = [
             ),
         ),
         invalid={"rho": DECAY_RATE, "epsilon": EPSILON},
+        sparse_rows={},
     ),
     OptimizerInfo(
         optimizers.Adam,
@@ -475,5 +492,6 @@ ROWS = [
         },
         full_batch=True,
         multi_replica=False,
+        model_parallel=False,
     ),
 ]

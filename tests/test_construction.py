@@ -28,6 +28,7 @@ KERAS_BASE_KEYWORDS = {
     "ema_overwrite_frequency",
     "l2",
     "state_dtype",
+    "update_order",
 }
 
 

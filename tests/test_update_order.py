@@ -1,12 +1,13 @@
-"""The order of the per-variable updates (`_backend.sequences_updates`).
+"""The order of the per-variable updates (`update_order`).
 
-On JAX and TensorFlow on CPU each variable's update is compiled to run after
-the previous variable's, through a -0.0 added to the next gradient. The -0.0 changes no
-value, so every optimizer gives the weights and state of Keras's order up to
-float32 rounding (XLA may contract a multiply-add into a fused one in one
-order and not in the other: one unit in the last place), keeps its own
-variables only, and the compiled step really runs the variables one after
-the other.
+With ``update_order="always"`` (and with ``"auto"`` for large steps on a
+CPU) each variable's update is compiled to run after the previous
+variable's, through a -0.0 added to the next gradient. The -0.0 changes no
+value, so every optimizer gives the weights and state of ``"off"`` (Keras's
+order) up to float32 rounding (XLA may contract a multiply-add into a fused
+one in one order and not in the other: one unit in the last place), keeps
+its own variables only, and the compiled step really runs the variables one
+after the other.
 """
 
 import re
@@ -19,7 +20,7 @@ from models import batch_size, dense_model, numpy_values, regression_data
 from optimizer_table import ROWS, row_id
 
 from keras_adaptive import optimizers
-from keras_adaptive.optimizers import _backend
+from keras_adaptive.optimizers import update_order
 
 SPECIAL = np.array(
     [-0.0, 0.0, 1.5, -2.0, np.inf, -np.inf, np.nan, -3e38], dtype="float32"
@@ -45,50 +46,51 @@ def cached_positive_zero():
 def test_token_is_negative_zero_whatever_the_values_it_depends_on():
     values = [*SPECIAL, 1e-45]
     arrays = [tensor([value, 1.0]) for value in values] + [tensor(np.zeros((0,)))]
-    token = np.asarray(ops.convert_to_numpy(_backend.sequence_token(arrays)))
+    token = np.asarray(ops.convert_to_numpy(update_order.order_token(arrays)))
     assert token == 0.0 and np.signbit(token)
 
 
 @pytest.mark.parametrize("first", SPECIAL, ids=str)
 def test_adding_the_token_changes_no_bit_of_a_gradient(first):
-    token = _backend.sequence_token([tensor([[first, 2.0], [3.0, 4.0]])])
+    token = update_order.order_token([tensor([[first, 2.0], [3.0, 4.0]])])
     shifted = np.asarray(ops.convert_to_numpy(tensor(SPECIAL) + token))
     np.testing.assert_array_equal(shifted.view("uint32"), SPECIAL.view("uint32"))
 
 
-def train(row):
+def train(row, order):
     x, y = regression_data()
     model = dense_model()
-    model.compile(optimizer=row.make(), loss="mse", jit_compile=ORDERED_BACKEND)
+    model.compile(
+        optimizer=row.make(update_order=order),
+        loss="mse",
+        jit_compile=ORDERED_BACKEND,
+    )
     model.fit(x, y, batch_size=batch_size(row), epochs=3, shuffle=False, verbose=0)
     shapes = [(tuple(v.shape), v.dtype) for v in model.optimizer.variables]
     return model, shapes
 
 
-@pytest.fixture
-def order_every_step(monkeypatch):
-    """Orders the small test models' steps too (the threshold is for speed)."""
-    monkeypatch.setattr(_backend, "SEQUENCE_MIN_PARAMETERS", 0)
-
-
-def test_steps_are_ordered_on_cpu_from_the_threshold_on():
+def test_auto_orders_steps_on_cpu_from_the_threshold_on():
     small = [np.zeros((4, 4), "float32")]
-    large = [np.zeros((2, _backend.SEQUENCE_MIN_PARAMETERS // 2), "int8")]
-    assert not _backend.sequences_updates(small)
-    assert _backend.sequences_updates(large) == ORDERED_BACKEND
+    large = [np.zeros((2, update_order.MIN_PARAMETERS // 2), "int8")]
+    assert not update_order.is_ordered("auto", small)
+    assert update_order.is_ordered("auto", large) == ORDERED_BACKEND
+    assert update_order.is_ordered("always", small) == ORDERED_BACKEND
+    assert not update_order.is_ordered("off", large)
+
+
+def test_update_order_is_validated_and_serialized():
+    with pytest.raises(ValueError, match="update_order.*one of.*'sometimes'"):
+        optimizers.Adam(update_order="sometimes")
+    optimizer = optimizers.Adam(update_order="off")
+    assert optimizers.Adam.from_config(optimizer.get_config()).update_order == "off"
+    assert optimizers.Adam().update_order == "auto"
 
 
 @pytest.mark.parametrize("row", ROWS, ids=row_id)
-def test_ordered_updates_give_the_values_of_kerass_order(
-    row, monkeypatch, order_every_step
-):
-    if not ORDERED_BACKEND:
-        # Keras's order on PyTorch: nothing to compare.
-        assert not _backend.sequences_updates(dense_model().trainable_variables)
-        return
-    ordered, ordered_shapes = train(row)
-    monkeypatch.setattr(_backend, "sequences_updates", lambda variables: False)
-    plain, plain_shapes = train(row)
+def test_ordered_updates_give_the_values_of_kerass_order(row):
+    ordered, ordered_shapes = train(row, "always")
+    plain, plain_shapes = train(row, "off")
     assert ordered_shapes == plain_shapes, "the optimizer must keep its own variables"
     pairs = zip(
         ordered.get_weights() + numpy_values(ordered.optimizer.variables),
@@ -99,39 +101,42 @@ def test_ordered_updates_give_the_values_of_kerass_order(
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
-def test_a_fit_takes_the_ordered_path_on_jax_and_tensorflow(
-    monkeypatch, order_every_step
-):
+@pytest.mark.parametrize("order", ["always", "off"])
+def test_a_fit_takes_the_path_the_switch_chooses(order, monkeypatch):
     tokens = []
-    sequence_token = _backend.sequence_token
+    order_token = update_order.order_token
 
-    def counted(values):
-        tokens.append(len(values))
-        return sequence_token(values)
+    def counted(arrays):
+        tokens.append(len(arrays))
+        return order_token(arrays)
 
-    monkeypatch.setattr(_backend, "sequence_token", counted)
+    monkeypatch.setattr(update_order, "order_token", counted)
     x, y = regression_data()
     model = dense_model()
-    model.compile(optimizer=optimizers.Adam(), loss="mse", jit_compile=ORDERED_BACKEND)
+    model.compile(
+        optimizer=optimizers.Adam(update_order=order),
+        loss="mse",
+        jit_compile=ORDERED_BACKEND,
+    )
     model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
-    if not ORDERED_BACKEND:
+    if order == "off" or not ORDERED_BACKEND:
         assert tokens == []
         return
     # One token per variable (traced once), from its weights and two moments.
     assert tokens == [3] * len(model.trainable_variables)
 
 
-def test_compiled_step_updates_one_variable_after_the_other(order_every_step):
+def test_compiled_step_updates_one_variable_after_the_other():
     if not ON_JAX:
         # Read in JAX's optimized HLO; TensorFlow's step is checked by value.
-        ordered = _backend.sequences_updates(dense_model().trainable_variables)
+        ordered = update_order.is_ordered("always", dense_model().trainable_variables)
         assert ordered == ORDERED_BACKEND
         return
     import jax
 
     shapes = [(64, 32)] * 3
     variables = [keras.Variable(np.ones(shape, "float32")) for shape in shapes]
-    optimizer = optimizers.Adam()
+    optimizer = optimizers.Adam(update_order="always")
     optimizer.build(variables)
 
     def step(optimizer_values, grads, weights):

@@ -1,21 +1,19 @@
 """Backend-specific parts of the optimizers, kept out of the shared base.
 
-TensorFlow: eager building, densifying `tf.IndexedSlices`, the checks and
-the per-replica decisions of `tf.distribute`; PyTorch: converting NumPy
-gradients and the rounding of decoupled weight decay; JAX and PyTorch: the
-select-based skip of a non-finite step; JAX and TensorFlow on CPU: the
-order of the per-variable updates. Keras's private members are reached only through
+TensorFlow: eager building, the checks and the per-replica decisions of
+`tf.distribute`; PyTorch: converting NumPy gradients and the rounding of
+decoupled weight decay; JAX and PyTorch: the select-based skip of a
+non-finite step. Keras's private members are reached only through
 `keras_adaptive._keras_api`.
 """
 
 from __future__ import annotations
 
-import math
-
 import keras
 from keras import ops
 
 from keras_adaptive import _keras_api
+from keras_adaptive.optimizers import sparse, update_order
 
 
 def is_tensorflow() -> bool:
@@ -26,95 +24,24 @@ def is_torch() -> bool:
     return keras.backend.backend() == "torch"
 
 
-#: The number of parameters from which `sequences_updates` orders a step.
-SEQUENCE_MIN_PARAMETERS = 2**22
-
-
-def sequences_updates(variables) -> bool:
-    """Whether the update of each variable is ordered after the previous one.
-
-    True on CPU, on JAX without a `keras.distribution` and on TensorFlow
-    without a `tf.distribute` strategy, for a step over at least
-    `SEQUENCE_MIN_PARAMETERS` parameters. XLA's CPU backend compiles an
-    element-wise update into one loop per array written, each loop reading
-    the arrays it needs, and schedules the loops of one kind for all
-    variables in a row (every first moment, then every second moment, then
-    every weight). Once one kind of array over all variables no longer fits
-    in the processor's cache, each re-read of a gradient or of a freshly
-    written slot comes from memory; ordered variable by variable, it comes
-    from the cache. At 10 million parameters in 4 MB tensors this makes
-    `Adam`'s step 1.15 (JAX) and 1.22 (TensorFlow) times faster than in
-    Keras's order, `Nadam`'s 1.29 and 1.37; at 3 million parameters the
-    arrays stay in a 32 MB cache in either order, and the order only takes
-    from XLA the freedom to run independent loops side by side, hence the
-    threshold (`benchmarks/README.md`). On GPUs XLA fuses the loops of a
-    variable itself and may batch small variables together, which an order
-    would prevent; under a distribution the dependency could cross devices.
-    """
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        if keras.distribution.distribution() or jax.default_backend() != "cpu":
-            return False
-    elif backend == "tensorflow":
-        import tensorflow as tf
-
-        if tf.distribute.has_strategy() or tf.config.list_logical_devices("GPU"):
-            return False
-    else:
-        return False
-    size = sum(math.prod(variable.shape) for variable in variables)
-    return size >= SEQUENCE_MIN_PARAMETERS
-
-
-def sequence_token(values):
-    """A scalar -0.0 that depends on one element of each array of `values`.
-
-    Adding it to the next variable's gradient changes no value (x + (-0.0)
-    is x for every x, -0.0, infinities and NaN included) but makes every
-    loop reading that gradient wait for the loops that wrote `values`.
-    Computed from one element per array (never a reduction over it), it
-    costs a few scalar operations.
-    """
-    # -0.0 made by an operation: TensorFlow caches the tensors of Python
-    # numbers by value, and -0.0 == 0.0 would fetch a cached +0.0.
-    negative_zero = ops.negative(ops.zeros((), "float32"))
-    token = negative_zero
-    for value in values:
-        if math.prod(value.shape) == 0:
-            continue
-        element = ops.cast(ops.reshape(value, (-1,))[0], "float32")
-        # -0.0 * |element| is -0.0 for every finite element; the select
-        # keeps it -0.0 for an infinite or NaN one.
-        token = token + ops.where(
-            ops.isfinite(element), negative_zero * ops.abs(element), negative_zero
-        )
-    return token
-
-
 def prepare_apply(optimizer, grads, trainable_variables):
-    """TensorFlow: checks the strategy, builds eagerly, densifies sparse grads.
+    """TensorFlow: checks the strategy and builds eagerly.
 
     Elsewhere converts gradients given as NumPy arrays to tensors (Keras's
     PyTorch optimizer cannot combine them with its tensors).
     """
     if not is_tensorflow():
-        grads = [g if g is None else ops.convert_to_tensor(g) for g in grads]
+        grads = [
+            g if g is None or sparse.is_sparse(g) else ops.convert_to_tensor(g)
+            for g in grads
+        ]
         return grads, trainable_variables
     check_strategy(optimizer)
     if trainable_variables is not None:
         trainable_variables = list(trainable_variables)
         if not optimizer.built:
             build_outside_trace(optimizer, trainable_variables)
-    variables = (
-        _keras_api.trainable_variables(optimizer)
-        if trainable_variables is None
-        else trainable_variables
-    )
-    if variables:
-        grads = [densify(g, v) for g, v in zip(grads, variables, strict=True)]
-    return grads, trainable_variables
+    return list(grads), trainable_variables
 
 
 def torch_apply_weight_decay(optimizer, variables) -> None:
@@ -184,17 +111,6 @@ def build_outside_trace(optimizer, variables) -> None:
         keras.name_scope(optimizer.name, caller=optimizer),
     ):
         optimizer.build(variables)
-
-
-def densify(gradient, variable):
-    """Sums a `tf.IndexedSlices` gradient into the dense gradient it stands for."""
-    import tensorflow as tf
-
-    if not isinstance(gradient, tf.IndexedSlices):
-        return gradient
-    return tf.math.unsorted_segment_sum(
-        gradient.values, gradient.indices, num_segments=variable.shape[0]
-    )
 
 
 def all_finite(optimizer, grads):
@@ -299,8 +215,4 @@ def distributed_update_step(optimizer, distribution, grads_and_vars, learning_ra
             variable, update, args=(gradient, learning_rate), group=False
         )
 
-    if sequences_updates([variable for _, variable in grads_and_vars]):
-        optimizer._update_in_order(grads_and_vars, update_one)
-        return
-    for gradient, variable in grads_and_vars:
-        update_one(gradient, variable)
+    update_order.update(optimizer, grads_and_vars, update_one)

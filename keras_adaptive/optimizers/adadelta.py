@@ -7,7 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from keras_adaptive.optimizers import _backend
+from keras_adaptive.optimizers import _backend, sparse
 from keras_adaptive.optimizers.base import LearningRate, Optimizer, compute_dtype
 
 
@@ -81,7 +81,7 @@ class Adadelta(Optimizer):
         learning_rate: LearningRate = 1.0,
         rho: float = 0.95,
         epsilon: float = 1e-6,
-        name: str = "Adadelta",
+        name: str | None = None,
         **kwargs: Any,
     ):
         rho = self._check("rho", rho, 0.0, 1.0)
@@ -97,7 +97,14 @@ class Adadelta(Optimizer):
         self._mean_square_gradients = self.add_slots(variables, "mean_square_gradient")
         self._mean_square_steps = self.add_slots(variables, "mean_square_step")
 
+    @property
+    def sparse_updates(self) -> bool:
+        return True
+
     def update_step(self, gradient, variable, learning_rate):
+        if sparse.is_sparse(gradient):
+            self._sparse_update_step(gradient, variable, learning_rate)
+            return
         dtype = compute_dtype(variable)
         lr = ops.cast(learning_rate, dtype)
         g = ops.cast(gradient, dtype)
@@ -125,6 +132,35 @@ class Adadelta(Optimizer):
         mean_square_step = rho * mean_square_step + (1.0 - rho) * step_square
         if not _backend.is_torch():
             mean_square_step += 0.0 * ops.cast(variable, dtype)
+        self.assign(self._mean_square_steps[index], mean_square_step)
+
+    def _sparse_update_step(self, gradient, variable, learning_rate):
+        """The same step for a sparse gradient: the averages decay densely,
+        the weight changes in the gradient's rows only."""
+        dtype = compute_dtype(variable)
+        lr = ops.cast(learning_rate, dtype)
+        rows = sparse.unique_rows(gradient)
+        g = ops.cast(rows.values, dtype)
+        index = self.variable_index(variable)
+        rho = self.rho
+        eps = self.epsilon
+
+        mean_square_gradient = rho * self.slot(
+            self._mean_square_gradients, variable, dtype
+        )
+        mean_square_gradient = sparse.add_to_rows(
+            mean_square_gradient, rows.indices, (1.0 - rho) * g * g
+        )
+        mean_square_step = self.slot(self._mean_square_steps, variable, dtype)
+        gradient_rows = sparse.take_rows(mean_square_gradient, rows.indices) + eps
+        step_rows = sparse.take_rows(mean_square_step, rows.indices) + eps
+        step = ops.sqrt(step_rows / gradient_rows) * g
+        self.assign(self._mean_square_gradients[index], mean_square_gradient)
+        sparse.add_to_variable_rows(self, variable, rows, -lr * step)
+        step_square = step_rows * (g * g / gradient_rows)
+        mean_square_step = sparse.add_to_rows(
+            rho * mean_square_step, rows.indices, (1.0 - rho) * step_square
+        )
         self.assign(self._mean_square_steps[index], mean_square_step)
 
     def get_config(self) -> dict:

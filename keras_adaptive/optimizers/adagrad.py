@@ -7,6 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_adaptive.optimizers import sparse
 from keras_adaptive.optimizers.base import LearningRate, Optimizer, compute_dtype
 
 
@@ -68,7 +69,7 @@ class Adagrad(Optimizer):
         learning_rate: LearningRate = 0.01,
         initial_accumulator_value: float = 0.0,
         epsilon: float = 1e-7,
-        name: str = "Adagrad",
+        name: str | None = None,
         **kwargs: Any,
     ):
         initial_accumulator_value = self._check(
@@ -89,13 +90,28 @@ class Adagrad(Optimizer):
             initializer=keras.initializers.Constant(self.initial_accumulator_value),
         )
 
+    @property
+    def sparse_updates(self) -> bool:
+        return True
+
     def update_step(self, gradient, variable, learning_rate):
         dtype = compute_dtype(variable)
         lr = ops.cast(learning_rate, dtype)
+        slot = self._accumulators[self.variable_index(variable)]
+        if sparse.is_sparse(gradient):
+            # Only the touched rows of the accumulator and the weight change.
+            rows = sparse.unique_rows(gradient)
+            g = ops.cast(rows.values, dtype)
+            old = ops.cast(sparse.take_rows(slot, rows.indices), dtype)
+            accumulator = old + g * g
+            sparse.set_variable_rows(self, slot, rows, accumulator)
+            step = lr * g / ops.sqrt(accumulator + self.epsilon)
+            sparse.add_to_variable_rows(self, variable, rows, -step)
+            return
         g = ops.cast(gradient, dtype)
-        accumulator = self.slot(self._accumulators, variable, dtype) + g * g
-        self.assign(self._accumulators[self.variable_index(variable)], accumulator)
-        self.assign_sub(variable, lr * g * ops.rsqrt(accumulator + self.epsilon))
+        accumulator = ops.cast(slot, dtype) + g * g
+        self.assign(slot, accumulator)
+        self.assign_sub(variable, lr * g / ops.sqrt(accumulator + self.epsilon))
 
     def get_config(self) -> dict:
         config = super().get_config()

@@ -160,7 +160,7 @@ class Adam(_FirstMomentOptimizer):
         beta_2: float = 0.999,
         epsilon: float = 1e-8,
         amsgrad: bool = False,
-        name: str = "Adam",
+        name: str | None = None,
         **kwargs: Any,
     ):
         check_bool(type(self).__name__, "amsgrad", amsgrad)
@@ -264,7 +264,7 @@ class Adamax(_FirstMomentOptimizer):
         beta_1: Hyperparameter = 0.9,
         beta_2: float = 0.999,
         epsilon: float = 1e-8,
-        name: str = "Adamax",
+        name: str | None = None,
         **kwargs: Any,
     ):
         super().__init__(learning_rate, beta_1, beta_2, epsilon, name=name, **kwargs)
@@ -370,7 +370,7 @@ class Nadam(_FirstMomentOptimizer):
         beta_2: float = 0.999,
         epsilon: float = 1e-8,
         momentum_decay: float = 0.004,
-        name: str = "Nadam",
+        name: str | None = None,
         **kwargs: Any,
     ):
         momentum_decay = self._check("momentum_decay", momentum_decay, 0.0)

@@ -13,12 +13,18 @@ the package needs:
   decoupled `weight_decay`;
 * optimizer state ("slots") optionally stored in a lower precision
   (`state_dtype`), always computed in at least float32;
-* sparse gradients (`tf.IndexedSlices`) summed into a dense gradient first, so
-  that duplicate indices count exactly as the dense gradient counts them;
-* optionally, steps with a non-finite gradient skipped (`skip_nonfinite`).
+* sparse gradients (`tf.IndexedSlices`, JAX `BCOO`) with duplicate rows
+  summed exactly: row updates where the optimizer's update is zero wherever
+  the gradient is, the dense gradient elsewhere
+  (`keras_adaptive.optimizers.sparse`);
+* optionally, steps with a non-finite gradient skipped (`skip_nonfinite`);
+* the order of the per-weight updates (`update_order`, see
+  `keras_adaptive.optimizers.update_order`).
 
-Backend-specific code (TensorFlow's eager building, densification and
-`tf.distribute` handling) lives in `keras_adaptive.optimizers._backend`.
+Slots are created by Keras's own `add_optimizer_variables`, so they follow
+their weight's layout and placement. Backend-specific code (TensorFlow's
+eager building and `tf.distribute` handling) lives in
+`keras_adaptive.optimizers._backend`.
 
 Everything else (learning-rate schedules, `weight_decay`, clipping, EMA, loss
 scaling, gradient accumulation) is Keras's own base class, unchanged.
@@ -42,7 +48,8 @@ from keras_adaptive._validation import (
     check_range,
     refuse,
 )
-from keras_adaptive.optimizers import _backend
+from keras_adaptive.optimizers import _backend, sparse
+from keras_adaptive.optimizers import update_order as update_order_module
 
 #: Keyword arguments handled by Keras's base optimizer.
 KERAS_OPTIONS = (
@@ -114,6 +121,10 @@ class Optimizer(KerasOptimizer):
             variable's own dtype), `"float32"`, `"bfloat16"` or `"float16"`.
             Updates are always computed in at least float32; a low-precision
             state halves the bytes each step reads and writes.
+        update_order: ``"auto"``, ``"always"`` or ``"off"``: whether each
+            weight's update runs after the previous weight's (faster for large
+            models on a CPU; see `keras_adaptive.optimizers.update_order`).
+            No value changes with it.
         skip_nonfinite: skip every step in which any gradient element is NaN
             or infinite: the weights, the optimizer's state (slots, EMA,
             accumulators) and `iterations` stay as they were, as
@@ -152,6 +163,7 @@ class Optimizer(KerasOptimizer):
         l2: float | None = None,
         state_dtype: str | None = None,
         skip_nonfinite: bool = False,
+        update_order: str = "auto",
         **kwargs: Any,
     ):
         owner = type(self).__name__
@@ -176,28 +188,60 @@ class Optimizer(KerasOptimizer):
             l2 = check_range(owner, "l2", l2, 0.0)
         check_choice(owner, "state_dtype", state_dtype, (None, *STATE_DTYPES))
         check_bool(owner, "skip_nonfinite", skip_nonfinite)
+        check_choice(owner, "update_order", update_order, update_order_module.MODES)
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.l2 = l2
         self.state_dtype = state_dtype
         self.skip_nonfinite = skip_nonfinite
+        self.update_order = update_order
 
     def _check(self, name: str, value: Any, low: float, high: float = math.inf, **kw):
         return check_range(type(self).__name__, name, value, low, high, **kw)
 
-    def add_slots(self, variables, name: str, initializer: str = "zeros") -> list:
-        """One slot variable per model variable, in `state_dtype` if set."""
-        slots = []
-        for variable in variables:
-            prefix = getattr(variable, "path", variable.name).replace("/", "_")
-            slots.append(
-                self.add_variable(
-                    shape=variable.shape,
-                    initializer=initializer,
-                    dtype=self.state_dtype or variable.dtype,
-                    name=f"{prefix}_{name}",
-                )
-            )
+    def add_slots(self, variables, name: str, initializer: Any = "zeros") -> list:
+        """One slot variable per weight, in `state_dtype` if set.
+
+        Keras's `add_optimizer_variables`: each slot is created from its
+        weight's reference (`add_variable_from_reference`), so it takes the
+        weight's shape, layout under `keras.distribution.ModelParallel` and
+        colocation under `tf.distribute`; a weight with
+        `overwrite_with_gradient` gets `None`. Only the dtype differs, when
+        `state_dtype` asks for another. `slots_of` returns a weight's slots.
+        """
+        self._slot_dtype = self.state_dtype
+        try:
+            slots = self.add_optimizer_variables(variables, name, initializer)
+        finally:
+            self._slot_dtype = None
+        self._slot_lists.append(slots)
         return slots
+
+    def add_variable(
+        self,
+        shape,
+        initializer="zeros",
+        dtype=None,
+        aggregation="none",
+        layout=None,
+        name=None,
+    ):
+        # Keras's `add_variable_from_reference` gives a slot its weight's
+        # dtype; inside `add_slots` the `state_dtype` replaces it.
+        if getattr(self, "_slot_dtype", None) is not None:
+            dtype = self._slot_dtype
+        return super().add_variable(
+            shape=shape,
+            initializer=initializer,
+            dtype=dtype,
+            aggregation=aggregation,
+            layout=layout,
+            name=name,
+        )
+
+    def slots_of(self, variable) -> list:
+        """The slot variables of one weight, in the order they were added."""
+        index = self.variable_index(variable)
+        return [slots[index] for slots in self._slot_lists if slots[index] is not None]
 
     def slot(self, slots: list, variable, dtype: str):
         """The slot of `variable` in `slots`, as a tensor of `dtype`."""
@@ -210,6 +254,7 @@ class Optimizer(KerasOptimizer):
         return ops.cast(value, dtype)
 
     def build(self, variables):
+        self._slot_lists = []
         super().build(variables)
         if self.skip_nonfinite:
             self._skipped_steps = self.add_variable(
@@ -229,10 +274,38 @@ class Optimizer(KerasOptimizer):
         """
         return getattr(self, "_skipped_steps", None)
 
+    @property
+    def sparse_updates(self) -> bool:
+        """Whether a step with a sparse gradient updates only its rows.
+
+        True where the update of a weight row is zero wherever the row's
+        gradient is (`SGD` without momentum, `Adagrad`, `RMSprop` without
+        momentum, `Adadelta`); the optimizer's `update_step` then receives
+        the `tf.IndexedSlices` or JAX `BCOO` gradient. Elsewhere, and with
+        `l2` (whose term is dense) or any option that transforms the
+        gradient first (clipping, loss scaling, accumulation,
+        `skip_nonfinite`), the gradient is made dense before the step.
+        """
+        return False
+
+    def _keeps_sparse_gradients(self) -> bool:
+        transforms = (
+            self.l2,
+            self.clipnorm,
+            self.clipvalue,
+            self.global_clipnorm,
+            self.loss_scale_factor,
+            self.gradient_accumulation_steps,
+            self.skip_nonfinite,
+        )
+        return self.sparse_updates and not any(transforms)
+
     def apply(self, grads, trainable_variables=None):
         grads, trainable_variables = _backend.prepare_apply(
             self, grads, trainable_variables
         )
+        if not self._keeps_sparse_gradients():
+            grads = [sparse.to_dense(g) for g in grads]
         if not self.skip_nonfinite or not grads:
             return super().apply(grads, trainable_variables)
         if not self.built:
@@ -256,56 +329,17 @@ class Optimizer(KerasOptimizer):
         # On TensorFlow, Keras's override all-reduces the gradients over the
         # replicas and then calls `distributed_update_step` (below), where
         # the L2 term is added once to the summed gradient.
-        if not _backend.is_tensorflow():
-            grads = self.coupled_gradients(grads, trainable_variables)
-        if _backend.is_tensorflow() or not _backend.sequences_updates(
-            trainable_variables
-        ):
+        if _backend.is_tensorflow():
             super().update_variables(grads, trainable_variables, learning_rate)
             return
-        self._update_in_order(
-            zip(grads, trainable_variables, strict=True),
+        grads = self.coupled_gradients(grads, trainable_variables)
+        update_order_module.update(
+            self,
+            list(zip(grads, trainable_variables, strict=True)),
             lambda gradient, variable: self.update_step(
                 gradient, variable, learning_rate
             ),
         )
-
-    def _update_in_order(self, pairs, update) -> None:
-        """Calls `update(gradient, variable)` for each pair, each after the last.
-
-        Keras's loop over the variables, each variable's update ordered after
-        the previous one's where that one wrote several arrays (see
-        `_backend.sequences_updates`); an update that writes only the weights
-        has nothing to gain from an order.
-        """
-        token = None
-        for gradient, variable in pairs:
-            if token is not None:
-                gradient = gradient + ops.cast(token, gradient.dtype)
-            with _WriteLog(self) as written:
-                update(gradient, variable)
-            token = None
-            if len(written) > 1:
-                token = _backend.sequence_token(
-                    [ops.convert_to_tensor(v) for v in written]
-                )
-
-    def assign(self, variable, value):
-        super().assign(variable, value)
-        self._note_written(variable)
-
-    def assign_add(self, variable, value):
-        super().assign_add(variable, value)
-        self._note_written(variable)
-
-    def assign_sub(self, variable, value):
-        super().assign_sub(variable, value)
-        self._note_written(variable)
-
-    def _note_written(self, variable) -> None:
-        log = _WriteLog.active.get(id(self))
-        if log is not None:
-            log.append(variable)
 
     def decay_weights(self, variables):
         if self.weight_decay is not None and _backend.is_torch():
@@ -325,6 +359,7 @@ class Optimizer(KerasOptimizer):
                 "l2": self.l2,
                 "state_dtype": self.state_dtype,
                 "skip_nonfinite": self.skip_nonfinite,
+                "update_order": self.update_order,
             }
         )
         return config
@@ -361,27 +396,6 @@ class Optimizer(KerasOptimizer):
         ):
             rate.scale = add_scale_variable(self, float(rate.scale), rate.scale_index)
         super().load_own_variables(store)
-
-
-class _WriteLog:
-    """The variables an optimizer writes while the context is open.
-
-    Kept outside the optimizer's attributes: Keras tracks a list stored on
-    an optimizer and would count the variables in it as the optimizer's own.
-    """
-
-    active: dict[int, list] = {}
-
-    def __init__(self, optimizer):
-        self.key = id(optimizer)
-
-    def __enter__(self) -> list:
-        written = []
-        _WriteLog.active[self.key] = written
-        return written
-
-    def __exit__(self, *exc_info) -> None:
-        del _WriteLog.active[self.key]
 
 
 def serialize_hyperparameter(value: Hyperparameter):

@@ -126,7 +126,7 @@ class DeltaBarDelta(Optimizer):
         min_gain: float = 0.1,
         max_gain: float = 10.0,
         momentum: Hyperparameter = 0.0,
-        name: str = "DeltaBarDelta",
+        name: str | None = None,
         **kwargs: Any,
     ):
         increment = self._check("increment", increment, 0.0)

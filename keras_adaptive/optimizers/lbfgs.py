@@ -160,7 +160,7 @@ class LBFGS(Optimizer):
         learning_rate: LearningRate = 1.0,
         history_size: int = 10,
         curvature_epsilon: float = 1e-10,
-        name: str = "LBFGS",
+        name: str | None = None,
         **kwargs: Any,
     ):
         history_size = check_integer(
@@ -184,6 +184,26 @@ class LBFGS(Optimizer):
                 "Train it on one device (outside `strategy.scope()`), or with "
                 "`keras.distribution.DataParallel` on the JAX backend, where "
                 "the gradient is global."
+            )
+        distribution = keras.distribution.distribution()
+        if isinstance(distribution, keras.distribution.ModelParallel):
+            raise ValueError(
+                f"{type(self).__name__} cannot run under "
+                f"keras.distribution.ModelParallel: its curvature memory holds "
+                "whole-model vectors (all weights flattened into one), which "
+                "cannot be laid out like the sharded weights. Train it under "
+                "keras.distribution.DataParallel (or without a distribution), "
+                "or use a per-weight optimizer of this package, whose state is "
+                "sharded like its weights."
+            )
+        overwritten = [v.path for v in variables if _overwrites_with_gradient(v)]
+        if overwritten:
+            raise ValueError(
+                f"{type(self).__name__} cannot train variables with "
+                f"`overwrite_with_gradient=True` ({overwritten}): Keras replaces "
+                "them by their gradient outside the optimizer's step, while "
+                "L-BFGS's memory couples every weight. Use another optimizer "
+                "for such a model (for example one with float8 training)."
             )
         super().build(variables)
         self._sizes = [math.prod(variable.shape) for variable in variables]
@@ -354,3 +374,7 @@ def _write_row(history, row, value, accept):
     kept = ops.cast(ops.take(history, row, axis=0), value.dtype)
     new_row = ops.cast(ops.where(accept, value, kept), history.dtype)
     return ops.slice_update(history, (row, 0), ops.expand_dims(new_row, 0))
+
+
+def _overwrites_with_gradient(variable) -> bool:
+    return bool(getattr(variable, "overwrite_with_gradient", False))

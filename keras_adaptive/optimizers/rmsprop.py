@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from keras_adaptive._validation import check_bool
+from keras_adaptive.optimizers import sparse
 from keras_adaptive.optimizers.base import LearningRate, Optimizer, compute_dtype
 
 
@@ -81,7 +82,7 @@ class RMSprop(Optimizer):
         momentum: float = 0.0,
         epsilon: float = 1e-7,
         centered: bool = False,
-        name: str = "RMSprop",
+        name: str | None = None,
         **kwargs: Any,
     ):
         rho = self._check("rho", rho, 0.0, 1.0)
@@ -106,7 +107,16 @@ class RMSprop(Optimizer):
             self.add_slots(variables, "momentum") if self.momentum > 0 else []
         )
 
+    @property
+    def sparse_updates(self) -> bool:
+        # The moving averages decay everywhere, but without momentum the
+        # weight changes only where the gradient is nonzero.
+        return self.momentum == 0
+
     def update_step(self, gradient, variable, learning_rate):
+        if sparse.is_sparse(gradient):
+            self._sparse_update_step(gradient, variable, learning_rate)
+            return
         dtype = compute_dtype(variable)
         lr = ops.cast(learning_rate, dtype)
         g = ops.cast(gradient, dtype)
@@ -122,11 +132,36 @@ class RMSprop(Optimizer):
             mean_gradient += (1.0 - rho) * g
             self.assign(self._mean_gradients[index], mean_gradient)
             denominator -= mean_gradient * mean_gradient
-        step = lr * g * ops.rsqrt(denominator)
+        step = lr * g / ops.sqrt(denominator)
         if self.momentum > 0:
             step += self.momentum * self.slot(self._momentums, variable, dtype)
             self.assign(self._momentums[index], step)
         self.assign_sub(variable, step)
+
+    def _sparse_update_step(self, gradient, variable, learning_rate):
+        """The same step for a sparse gradient (no momentum): the averages
+        decay densely, the weight changes in the gradient's rows only."""
+        dtype = compute_dtype(variable)
+        lr = ops.cast(learning_rate, dtype)
+        rows = sparse.unique_rows(gradient)
+        g = ops.cast(rows.values, dtype)
+        index = self.variable_index(variable)
+        rho = self.rho
+
+        mean_square = rho * self.slot(self._mean_squares, variable, dtype)
+        mean_square = sparse.add_to_rows(mean_square, rows.indices, (1.0 - rho) * g * g)
+        self.assign(self._mean_squares[index], mean_square)
+        denominator = sparse.take_rows(mean_square, rows.indices) + self.epsilon
+        if self.centered:
+            mean_gradient = rho * self.slot(self._mean_gradients, variable, dtype)
+            mean_gradient = sparse.add_to_rows(
+                mean_gradient, rows.indices, (1.0 - rho) * g
+            )
+            self.assign(self._mean_gradients[index], mean_gradient)
+            mean_gradient = sparse.take_rows(mean_gradient, rows.indices)
+            denominator -= mean_gradient * mean_gradient
+        step = lr * g / ops.sqrt(denominator)
+        sparse.add_to_variable_rows(self, variable, rows, -step)
 
     def get_config(self) -> dict:
         config = super().get_config()

@@ -112,7 +112,7 @@ class Rprop(Optimizer):
         eta_plus: float = 1.2,
         min_step: float = 1e-6,
         max_step: float = 50.0,
-        name: str = "Rprop",
+        name: str | None = None,
         **kwargs: Any,
     ):
         eta_minus = self._check("eta_minus", eta_minus, 0.0, 1.0, low_closed=False)

@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from keras_adaptive._validation import check_bool
+from keras_adaptive.optimizers import sparse
 from keras_adaptive.optimizers.base import (
     Hyperparameter,
     LearningRate,
@@ -108,7 +109,7 @@ class SGD(Optimizer):
         learning_rate: LearningRate = 0.01,
         momentum: Hyperparameter = 0.0,
         nesterov: bool = False,
-        name: str = "SGD",
+        name: str | None = None,
         **kwargs: Any,
     ):
         momentum = self._check("momentum", momentum, 0.0, 1.0, schedule=True)
@@ -121,6 +122,11 @@ class SGD(Optimizer):
     def uses_momentum(self) -> bool:
         return not is_disabled(self.momentum)
 
+    @property
+    def sparse_updates(self) -> bool:
+        # With momentum the velocity of every row decays at every step.
+        return not self.uses_momentum
+
     def build(self, variables):
         if self.built:
             return
@@ -132,6 +138,11 @@ class SGD(Optimizer):
     def update_step(self, gradient, variable, learning_rate):
         dtype = compute_dtype(variable)
         lr = ops.cast(learning_rate, dtype)
+        if sparse.is_sparse(gradient):
+            rows = sparse.raw_rows(gradient)
+            step = lr * ops.cast(rows.values, dtype)
+            sparse.add_to_variable_rows(self, variable, rows, -step)
+            return
         g = ops.cast(gradient, dtype)
         if not self.uses_momentum:
             self.assign_sub(variable, lr * g)
@@ -177,7 +188,7 @@ class _PresetSGD(SGD):
             learning_rate=learning_rate,
             momentum=momentum,
             nesterov=self.nesterov_preset,
-            name=name or type(self).__name__,
+            name=name,
             **kwargs,
         )
 
@@ -207,7 +218,8 @@ class Momentum(_PresetSGD):
     Args:
         learning_rate: :math:`\eta`; a float >= 0, a schedule or a callable.
         momentum: :math:`\mu` in [0, 1), or a schedule.
-        name: the optimizer's name (default: the class name).
+        name: the optimizer's name (default: a unique snake_case name such as
+            ``"momentum_1"``, given by Keras).
         **kwargs: `l2`, `state_dtype` and Keras's base-optimizer options.
 
     References:
@@ -248,7 +260,8 @@ class Nesterov(_PresetSGD):
     Args:
         learning_rate: :math:`\eta`; a float >= 0, a schedule or a callable.
         momentum: :math:`\mu` in [0, 1), or a schedule.
-        name: the optimizer's name (default: the class name).
+        name: the optimizer's name (default: a unique snake_case name such as
+            ``"nesterov_1"``, given by Keras).
         **kwargs: `l2`, `state_dtype` and Keras's base-optimizer options.
 
     References:
