@@ -329,3 +329,28 @@ def test_any_float_is_accepted_exactly_when_in_range(row, name, value):
     else:
         with pytest.raises(ValueError, match=f"`{name}` must be"):
             row.cls(**kwargs)
+
+
+def snake_case(class_name):
+    """Keras's default-name rule: CamelCase to snake_case."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", class_name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+@pytest.mark.parametrize("row", ROWS, ids=row_id)
+def test_default_names_are_unique_snake_case_as_keras_gives_them(row):
+    first, second = row.cls(), row.cls()
+    stem = snake_case(row.cls.__name__)
+    assert first.name != second.name
+    for optimizer in (first, second):
+        assert re.fullmatch(rf"{stem}(_\d+)?", optimizer.name), optimizer.name
+    keras_class = getattr(keras.optimizers, row.cls.__name__, None)
+    if keras_class is not None:
+        assert re.fullmatch(rf"{stem}(_\d+)?", keras_class().name)
+    for restored in (
+        row.cls.from_config(second.get_config()),
+        optimizers.deserialize(optimizers.serialize(second)),
+        keras.optimizers.deserialize(keras.optimizers.serialize(second)),
+    ):
+        assert type(restored) is row.cls
+        assert restored.name == second.name
