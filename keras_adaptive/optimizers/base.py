@@ -254,6 +254,9 @@ class Optimizer(KerasOptimizer):
         return ops.cast(value, dtype)
 
     def build(self, variables):
+        if _backend.is_tensorflow():
+            # Before the slots are colocated with their weights.
+            _backend.check_strategy(self)
         self._slot_lists = []
         super().build(variables)
         if self.skip_nonfinite:
