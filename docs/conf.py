@@ -137,3 +137,5 @@ html_static_path = ["_static"]
 html_css_files = ["custom.css"]
 html_show_sourcelink = False
 pygments_style = "friendly"
+# Code blocks without a language (console output, logs) are plain text.
+highlight_language = "text"
