@@ -7,7 +7,6 @@ served from the site itself and there is no intersphinx.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import sys
@@ -62,31 +61,6 @@ napoleon_numpy_docstring = False
 napoleon_use_rtype = False
 add_module_names = False
 python_display_short_literal_types = True
-
-# Pages that exist only together with the code they describe: the full-batch
-# training guide and the API page of `keras_adaptive.minimize`. A toctree
-# line "optional: PAGE" becomes "PAGE" when the page exists and is dropped
-# otherwise; the API page is built only when the module is there.
-OPTIONAL_PAGES = {"full_batch": "full_batch.md", "minimize": "api/minimize.md"}
-if importlib.util.find_spec("keras_adaptive.minimize") is None:
-    exclude_patterns.append("api/minimize.md")
-
-
-def _optional_toctree_entries(app, docname, source):
-    lines = []
-    for line in source[0].splitlines(keepends=True):
-        entry = line.strip()
-        if entry.startswith("optional: "):
-            page = entry.removeprefix("optional: ")
-            path = Path(app.srcdir) / OPTIONAL_PAGES[Path(page).name]
-            if (
-                not path.exists()
-                or str(path.relative_to(app.srcdir)) in exclude_patterns
-            ):
-                continue
-            line = line.replace(entry, page)
-        lines.append(line)
-    source[0] = "".join(lines)
 
 
 def _indent(line: str) -> int:
@@ -154,7 +128,6 @@ def _escape_bars(line: str) -> str:
 
 
 def setup(app):
-    app.connect("source-read", _optional_toctree_entries)
     app.connect("autodoc-process-docstring", _plain_text_docstrings)
 
 
@@ -164,3 +137,5 @@ html_static_path = ["_static"]
 html_css_files = ["custom.css"]
 html_show_sourcelink = False
 pygments_style = "friendly"
+# Code blocks without a language (console output, logs) are plain text.
+highlight_language = "text"

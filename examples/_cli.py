@@ -38,9 +38,15 @@ SOURCE_FLAGS = (
 
 
 def add_training_flags(
-    parser: argparse.ArgumentParser, *, dataset: str, epochs: int, batch_size: int
+    parser: argparse.ArgumentParser,
+    *,
+    dataset: str,
+    epochs: int,
+    batch_size: int,
+    out_help: str = "folder for TensorBoard logs",
 ) -> None:
-    """The flags of the training scripts (docs/examples.md lists them)."""
+    """The flags of the training scripts (docs/examples.md lists them);
+    ``out_help`` says what the script writes into ``--out``."""
     add, on = parser.add_argument, argparse.BooleanOptionalAction
     names = " or ".join(datasets.DATASET_NAMES)
     add("--dataset", default=dataset, help=f"{names} (default %(default)s)")
@@ -57,7 +63,7 @@ def add_training_flags(
     add("--manual-dir", help="folder with the official archive files")
     add("--npz", help="Keras-format .npz (x_train, y_train, x_test, y_test)")
     add("--offline", action="store_true", help="never download; local sources only")
-    add("--out", help="folder for plots, CSV and TensorBoard logs")
+    add("--out", help=out_help)
     add("--tensorboard", action=on, default=True, help="in --out, on by default")
     add("--seed", type=int, default=0, help="weights, shuffling, augmentation")
     add("--synthetic", action="store_true", help="random data, for smoke tests only")

@@ -50,7 +50,14 @@ class Run(NamedTuple):
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    _cli.add_training_flags(parser, dataset="mnist", epochs=5, batch_size=128)
+    _cli.add_training_flags(
+        parser,
+        dataset="mnist",
+        epochs=5,
+        batch_size=128,
+        out_help="folder for plots, CSV and TensorBoard logs "
+        "(default compare_<dataset>)",
+    )
     parser.add_argument(
         "--optimizers",
         "--optimizer",

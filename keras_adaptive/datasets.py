@@ -18,7 +18,11 @@ The images come from one of these sources, tried in this order:
 When none of them works, :class:`DataSourceError` says which sources were
 tried, why each failed and how to provide one.
 
-``tensorflow_datasets`` is imported only when a TFDS source is tried.
+The pipelines need TensorFlow, and the TFDS sources tensorflow-datasets:
+both come with ``pip install "keras-adaptive[datasets]"``. Without TensorFlow,
+importing this module raises an `ImportError` that says so; the rest of the
+package needs neither. ``tensorflow_datasets`` is imported only when a TFDS
+source is tried.
 """
 
 from __future__ import annotations
@@ -31,7 +35,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
+
+try:
+    import tensorflow as tf
+except ImportError as err:
+    raise ImportError(
+        "keras_adaptive.datasets builds tf.data pipelines and needs TensorFlow, "
+        f"which could not be imported ({err}). Install it with the datasets "
+        'extra: pip install "keras-adaptive[datasets]"'
+    ) from err
 
 from keras_adaptive._validation import check_integer, check_range, refuse
 
@@ -766,7 +778,10 @@ def _load_tfds(
     try:
         import tensorflow_datasets as tfds
     except ImportError as err:
-        failures.append(f"tensorflow-datasets could not be imported: {err}")
+        failures.append(
+            f"tensorflow-datasets could not be imported ({err}); it comes with "
+            'pip install "keras-adaptive[datasets]"'
+        )
         return _load_keras_cache(spec, failures)
 
     directory = str(Path(data_dir).expanduser()) if data_dir is not None else None

@@ -177,26 +177,6 @@ def test_train_epoch_and_minimize_step_run_on_tiny_inputs(monkeypatch, tiny_mnis
     )
 
 
-def test_versions_compares_with_a_renamed_copy(monkeypatch, tmp_path):
-    import shutil
-
-    package = Path(__file__).resolve().parents[1] / "keras_adaptive"
-    copy = tmp_path / "keras_adaptive_old"
-    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    for path in copy.rglob("*.py"):
-        text = path.read_text().replace("keras_adaptive", "keras_adaptive_old")
-        path.write_text(text)
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    versions = importlib.import_module("versions")
-    out = tmp_path / "v.json"
-    versions.main(
-        ["--old", str(tmp_path), "--params", "2000", "--tensors", "2"]
-        + ["--rounds", "1", "--only", "Adam", "--out", str(out)]
-    )
-    (row,) = json.loads(out.read_text())["results"]
-    assert row["name"] == "Adam" and len(row["floor"]) == 1
-
-
 def test_interleave_calls_before_round_untimed_before_every_round():
     from _timing import Comparison, interleave
 
@@ -238,24 +218,28 @@ def test_jax_steppers_move_their_arrays_and_keep_their_values(update_step):
             np.testing.assert_array_equal(np.asarray(new), np.asarray(old))
 
 
-def test_placement_rows_on_jax_and_a_clear_error_elsewhere(monkeypatch, tmp_path):
+@pytest.fixture
+def plot_results(monkeypatch):
     monkeypatch.syspath_prepend(str(BENCHMARKS))
-    placement = importlib.import_module("placement")
-    out = tmp_path / "placement.json"
-    argv = ["--params", "2000", "--tensors", "2", "--rounds", "2", "--out", str(out)]
-    if keras.backend.backend() != "jax":
-        with pytest.raises(RuntimeError, match="KERAS_BACKEND=jax"):
-            placement.main(argv)
-        return
-    placement.main(argv)
-    rows = json.loads(out.read_text())["results"]
-    assert [len(row["ours"]) for row in rows] == [2, 2, 2]
-    assert "same arrays" in rows[0]["name"] and "moved" in rows[2]["name"]
+    return importlib.import_module("plot_results")
 
 
-def test_plot_results_draws_both_figures(monkeypatch, tmp_path):
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    plot_results = importlib.import_module("plot_results")
+def test_plot_results_draws_both_figures(plot_results, tmp_path, capsys):
     plot_results.main(["--out", str(tmp_path)])
     for name in ("benchmarks_floor.png", "benchmarks_training_cost.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plot_results.summary_table() in capsys.readouterr().out
+
+
+def test_the_benchmarks_page_shows_the_summary_of_the_result_files(plot_results):
+    table = plot_results.summary_table()
+    rows = table.splitlines()[2:]
+    # A row per update-step row of the result files, counterparts and
+    # package-only optimizers alike.
+    assert [row.split(" | ")[0] for row in rows[:2]] == ["| `SGD`", "| `Momentum`"]
+    assert sum("no counterpart" in row for row in rows) == 3
+    page = (BENCHMARKS.parent / "docs" / "benchmarks.md").read_text()
+    assert table in page, (
+        "docs/benchmarks.md does not show the summary of benchmarks/results/: "
+        "paste the table python benchmarks/plot_results.py prints"
+    )

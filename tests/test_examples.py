@@ -189,6 +189,22 @@ def test_missing_data_is_one_message_and_exit_status_2(
     assert "Traceback" not in err
 
 
+def test_help_promises_only_what_each_script_writes(script, capsys):
+    # mnist_mlp.py writes TensorBoard logs into --out; compare_optimizers.py
+    # also its plots and CSV files (test_compare_optimizers_on_real_mnist).
+    for name, promised in (
+        ("mnist_mlp", "folder for TensorBoard logs"),
+        ("compare_optimizers", "folder for plots, CSV and TensorBoard logs"),
+    ):
+        with pytest.raises(SystemExit) as stop:
+            script(name).parse_args(["--help"])
+        assert stop.value.code == 0
+        usage = " ".join(capsys.readouterr().out.split())
+        assert f"--out OUT {promised}" in usage, usage
+        if name == "mnist_mlp":
+            assert "plots" not in usage and "CSV" not in usage
+
+
 @pytest.mark.parametrize(
     ("argv", "pattern"),
     [

@@ -1,15 +1,24 @@
 """The lectures' optimizers as `keras.optimizers.Optimizer` subclasses.
 
 Class and keyword names follow `keras.optimizers` wherever Keras has the same
-algorithm, so ``from keras_adaptive import optimizers`` can replace
-``from keras import optimizers``. Every class is registered for
-serialization as ``"keras_adaptive>ClassName"``, which `model.compile` also
-accepts as a string once the package is imported.
+algorithm, and every other public name of `keras.optimizers` (``AdamW``,
+``Lion``, ``Ftrl``, ``LossScaleOptimizer``, ``schedules``, ...) is Keras's own
+object, looked up there, so ``from keras_adaptive import optimizers`` can
+replace ``from keras import optimizers``. Where the papers and Keras disagree
+about a default or an equation, the package's classes follow the papers (each
+class's docstring says how). Every class is registered for serialization as
+``"keras_adaptive>ClassName"``, which `model.compile` also accepts as a
+string once the package is imported.
 
 Example:
     >>> from keras_adaptive import optimizers
     >>> [cls.__name__ for cls in optimizers.ALL_OPTIMIZERS[:4]]
     ['SGD', 'Momentum', 'Nesterov', 'Adagrad']
+    >>> import keras
+    >>> optimizers.AdamW is keras.optimizers.AdamW
+    True
+    >>> optimizers.schedules.CosineDecay is keras.optimizers.schedules.CosineDecay
+    True
 """
 
 from __future__ import annotations
@@ -189,3 +198,22 @@ __all__ = [cls.__name__ for cls in ALL_OPTIMIZERS] + [
     "get",
     "serialize",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The public names of `keras.optimizers` this package has no class for.
+
+    Looked up in Keras when first used (PEP 562), so that every public name
+    of the installed Keras version resolves here to Keras's own object.
+    """
+    if not name.startswith("_") and hasattr(keras.optimizers, name):
+        return getattr(keras.optimizers, name)
+    raise AttributeError(
+        f"module {__name__!r} has no attribute {name!r}, and keras.optimizers "
+        "has none of that name either"
+    )
+
+
+def __dir__() -> list[str]:
+    public_keras_names = {n for n in dir(keras.optimizers) if not n.startswith("_")}
+    return sorted(set(globals()) | public_keras_names)
