@@ -266,6 +266,52 @@ def trace_optimizer(
     return np.asarray(path, dtype=np.float64)
 
 
+def contour_grid(
+    surface: Surface, count: int = 25, resolution: int = 300
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    r"""The values of ``surface`` on a grid over its view, and contour levels.
+
+    The levels are evenly spaced from the smallest to the largest value, or,
+    for a surface with ``log_levels`` (Rosenbrock's and Beale's), spaced
+    geometrically from the smallest value (at least 0.01) to the 95th
+    percentile, so that the flat valley floor gets lines too. The figures of
+    this module and the documentation's lecture lab draw these contours.
+
+    Args:
+        surface: the 2-D function.
+        count: the number of levels.
+        resolution: grid points per axis.
+
+    Returns:
+        ``(grid_x, grid_y, values, levels)``: the coordinate grids and the
+        values, each of shape ``(resolution, resolution)``, and the
+        ``count`` increasing levels.
+
+    References:
+        Lecture "Learning and Adaptivity" (Neural Networks II): the error
+        surface drawn as contour lines with the path of the weights on top.
+
+    Example:
+        >>> from keras_adaptive import plotting
+        >>> valley = plotting.get_surface("quadratic")
+        >>> x, y, values, levels = plotting.contour_grid(valley, count=5)
+        >>> values.shape, levels.round(1).tolist()
+        ((300, 300), [0.0, 4.9, 9.8, 14.6, 19.5])
+    """
+    check_integer("contour_grid", "count", count, 2)
+    check_integer("contour_grid", "resolution", resolution, 2)
+    xs = np.linspace(*surface.xlim, resolution)
+    ys = np.linspace(*surface.ylim, resolution)
+    grid_x, grid_y = np.meshgrid(xs, ys)
+    values = surface.value(grid_x, grid_y)
+    if surface.log_levels:
+        low = max(float(values.min()), 1e-2)
+        levels = np.geomspace(low, float(np.quantile(values, 0.95)), count)
+    else:
+        levels = np.linspace(float(values.min()), float(values.max()), count)
+    return grid_x, grid_y, values, levels
+
+
 def plot_histories(
     histories: Mapping[str, Mapping[str, Sequence[float]]],
     metric: str,
@@ -506,15 +552,7 @@ def _color(plt, index: int):
 
 
 def _contours(ax: Axes, surface: Surface, count: int = 25) -> None:
-    xs = np.linspace(*surface.xlim, 300)
-    ys = np.linspace(*surface.ylim, 300)
-    grid_x, grid_y = np.meshgrid(xs, ys)
-    values = surface.value(grid_x, grid_y)
-    if surface.log_levels:
-        low = max(float(values.min()), 1e-2)
-        levels = np.geomspace(low, float(np.quantile(values, 0.95)), count)
-    else:
-        levels = np.linspace(float(values.min()), float(values.max()), count)
+    grid_x, grid_y, values, levels = contour_grid(surface, count)
     ax.contour(grid_x, grid_y, values, levels=levels, cmap="Greys", linewidths=0.6)
 
 
@@ -530,6 +568,7 @@ def _decorate(ax: Axes, surface: Surface, title: str | None) -> None:
 __all__ = [
     "Surface",
     "animate_trajectories",
+    "contour_grid",
     "get_surface",
     "plot_histories",
     "plot_trajectories",

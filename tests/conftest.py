@@ -42,6 +42,9 @@ def pytest_collection_modifyitems(config, items):
         skips["tensorflow_only"] = pytest.mark.skip(
             reason=f"needs the TensorFlow backend; this run uses {BACKEND}"
         )
+        skips["browser"] = pytest.mark.skip(
+            reason="the browser test runs once, in the TensorFlow pass"
+        )
     if BACKEND == "torch":
         skips["compiled"] = pytest.mark.skip(
             reason="counts traces of a compiled step; the PyTorch backend runs "
