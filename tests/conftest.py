@@ -5,8 +5,10 @@ The suite runs once per Keras backend: ``KERAS_BACKEND=tensorflow`` and
 command). Tests marked
 ``tensorflow_only`` exercise TensorFlow-specific objects (``IndexedSlices``,
 ``tf.function(jit_compile=True)``, ``tf.data``) and are skipped, with that
-reason, on the other backends. Under TensorFlow the CPU is split into two
-logical devices for the ``MirroredStrategy`` tests.
+reason, on the other backends, and so is the one ``browser`` test (the
+lecture lab in headless Chromium), which needs to run only once. Under
+TensorFlow the CPU is split into two logical devices for the
+``MirroredStrategy`` tests.
 """
 
 import os
