@@ -118,11 +118,17 @@ def _compiled_runner(
     steps: int,
 ) -> Callable[[float], np.ndarray]:
     """``rate -> positions (steps, n, 2)`` after each step, compiled once."""
+    backend = keras.backend.backend()
+    if backend not in ("jax", "tensorflow"):
+        raise RuntimeError(
+            f"The lecture lab computes its paths with the JAX or TensorFlow backend; "
+            f"this build uses KERAS_BACKEND={backend!r}. Build the documentation "
+            "with KERAS_BACKEND=jax or KERAS_BACKEND=tensorflow."
+        )
     start = np.asarray([s.start for s in surfaces], dtype="float32")
     position = keras.Variable(start, name="theta")
     optimizer.build([position])
     initial = [np.asarray(ops.convert_to_numpy(v.value)) for v in optimizer.variables]
-    backend = keras.backend.backend()
     if backend == "jax":
         import jax
 
@@ -142,28 +148,22 @@ def _compiled_runner(
             return positions
 
         return lambda rate: np.asarray(run_jax(np.float32(rate)))
-    if backend == "tensorflow":
-        import tensorflow as tf
+    import tensorflow as tf
 
-        # A callable object rather than a closure: TensorFlow counts traces
-        # per code object and would warn of retracing, though every
-        # optimizer's loop is a function of its own, traced once.
-        loop = _TensorFlowLoop(optimizer, position, surfaces, steps)
-        compiled = tf.function(loop, jit_compile=True)
+    # A callable object rather than a closure: TensorFlow counts traces
+    # per code object and would warn of retracing, though every
+    # optimizer's loop is a function of its own, traced once.
+    loop = _TensorFlowLoop(optimizer, position, surfaces, steps)
+    compiled = tf.function(loop, jit_compile=True)
 
-        def run(rate):
-            position.assign(start)
-            for variable, value in zip(optimizer.variables, initial, strict=True):
-                variable.assign(value)
-            optimizer.learning_rate.assign(rate)
-            return compiled().numpy()
+    def run(rate):
+        position.assign(start)
+        for variable, value in zip(optimizer.variables, initial, strict=True):
+            variable.assign(value)
+        optimizer.learning_rate.assign(rate)
+        return compiled().numpy()
 
-        return run
-    raise RuntimeError(
-        f"The lecture lab computes its paths with the JAX or TensorFlow backend; "
-        f"this build uses KERAS_BACKEND={backend!r}. Build the documentation "
-        "with KERAS_BACKEND=jax or KERAS_BACKEND=tensorflow."
-    )
+    return run
 
 
 class _TensorFlowLoop:
