@@ -14,6 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "docs" / "_ext"))
 # Importing the package for autodoc must not look for an accelerator or
 # print TensorFlow's start-up chatter into the build log.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -35,6 +36,8 @@ extensions = [
     "sphinx.ext.viewcode",
     # Ships MathJax 3 and points mathjax_path at the copy in _static.
     "sphinx-mathjax-offline",
+    # The lecture lab's paths (lab.md), computed by the package's optimizers.
+    "lecture_lab",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}

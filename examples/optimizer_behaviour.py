@@ -74,7 +74,7 @@ def plot_delta_bar_delta(out: Path, steps: int = 60) -> Path:
     sgd, _ = trace(optimizers.SGD(learning_rate=0.04), steps)
     optimizer = optimizers.DeltaBarDelta(learning_rate=0.04)
     path, gains = trace(optimizer, steps, lambda o: _slot_values(o._gains))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5), layout="constrained")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(6.6, 4.6), layout="constrained")
     plotting.plot_trajectories(
         VALLEY,
         {"SGD (eta 0.04)": sgd, "DeltaBarDelta (eta 0.04)": path},
@@ -86,7 +86,7 @@ def plot_delta_bar_delta(out: Path, steps: int = 60) -> Path:
     right.plot(t, gains[:, 1], label=r"gain of $\theta_2$ (flat)")
     right.set_xlabel("step")
     right.set_ylabel("gain (per weight)")
-    right.set_title("gains: +0.05 while the sign holds, x0.95 on a flip")
+    right.set_title("gains: +0.05 while the sign\nholds, ×0.95 on a flip")
     right.grid(True, alpha=0.3)
     right.legend()
     return _save(fig, out / "optimizer_delta_bar_delta.png")
@@ -136,22 +136,22 @@ def plot_rprop(out: Path, steps: int = 60, epochs: int = 30) -> Path:
             optimizers.RMSprop(0.01), 32, epochs, x, y
         ),
     }
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5), layout="constrained")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(6.6, 4.6), layout="constrained")
     t = np.arange(1, steps + 1)
     left.semilogy(t, sizes[:, 0], label=r"$\Delta$ of $\theta_1$ (steep)")
     left.semilogy(t, sizes[:, 1], label=r"$\Delta$ of $\theta_2$ (flat)")
     left.set_xlabel("step")
     left.set_ylabel("step size (log scale)")
-    left.set_title("long valley: x1.2 while the sign holds, x0.5 on a flip")
+    left.set_title("long valley: ×1.2 while the sign\nholds, ×0.5 on a flip")
     left.grid(True, which="both", alpha=0.3)
-    left.legend()
+    left.legend(loc="upper right")
     for label, losses in curves.items():
         right.plot(np.arange(len(losses)), losses, marker="o", ms=3, label=label)
-    right.set_xlabel("epoch (full batch: one step per epoch)")
+    right.set_xlabel("epoch (full batch: one step)")
     right.set_ylabel("training loss (full data)")
-    right.set_title("logistic regression, 2000 samples")
+    right.set_title("logistic regression,\n2000 samples")
     right.grid(True, alpha=0.3)
-    right.legend()
+    right.legend(loc="upper right")
     return _save(fig, out / "optimizer_rprop.png")
 
 
@@ -177,7 +177,7 @@ def plot_lbfgs(out: Path, mnist: Path, steps: int = 60) -> Path:
         "Adam (eta 0.1)": trace(optimizers.Adam(0.1), 12)[0],
         "SGD (eta 0.09)": trace(optimizers.SGD(0.09), 12)[0],
     }
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5), layout="constrained")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(6.6, 4.6), layout="constrained")
     plotting.plot_trajectories(VALLEY, paths, ax=left, title="long valley: 12 steps")
     if mnist.exists():
         _cli.keep_tensorflow_off_gpus()
@@ -187,7 +187,7 @@ def plot_lbfgs(out: Path, mnist: Path, steps: int = 60) -> Path:
         x, y = next(data.train.as_numpy_iterator())
         x = x.reshape(len(x), -1)
         runs = {
-            "L-BFGS (eta 1, memory 10)": optimizers.LBFGS(),
+            "L-BFGS (eta 1)": optimizers.LBFGS(),
             "Adam (eta 0.1)": optimizers.Adam(0.1),
             "SGD (eta 1)": optimizers.SGD(1.0),
         }
@@ -195,11 +195,11 @@ def plot_lbfgs(out: Path, mnist: Path, steps: int = 60) -> Path:
             losses = mnist_losses(optimizer, x, y, steps)
             right.semilogy(np.arange(len(losses)), losses, label=label)
             print(f"MNIST logistic regression, {label}: {losses[-1]:.4f}")
-        right.set_title(f"softmax regression, {len(x)} MNIST images, full batch")
+        right.set_title(f"softmax regression,\n{len(x)} MNIST images, full batch")
         right.set_xlabel("step")
         right.set_ylabel("training loss (log scale)")
         right.grid(True, which="both", alpha=0.3)
-        right.legend()
+        right.legend(loc="upper right")
     else:
         print(f"MNIST file {mnist} not found: the right panel is left empty.")
         right.text(0.5, 0.5, "MNIST data not found", ha="center", va="center")
@@ -220,40 +220,33 @@ def decay_paths(make, steps: int, w0) -> np.ndarray:
 def plot_weight_decay(out: Path, steps: int = 300) -> Path:
     plt = _pyplot()
     w0 = [2.0, 0.5]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), layout="constrained")
-    cases = [
-        ("Adam, eta 0.001", optimizers.Adam, 0.001, 1.0),
-        ("plain SGD, eta 0.1", optimizers.SGD, 0.1, 0.05),
+    fig, axes = plt.subplots(1, 2, figsize=(6.6, 4.6), layout="constrained")
+    cases = [  # the legend where no curve is
+        ("Adam, eta 0.001", optimizers.Adam, 0.001, 1.0, "center right"),
+        ("SGD, eta 0.1", optimizers.SGD, 0.1, 0.05, "upper right"),
     ]
     t = np.arange(steps + 1)
-    for ax, (title, cls, eta, lam) in zip(axes, cases, strict=True):
+    for ax, (title, cls, eta, lam, legend_place) in zip(axes, cases, strict=True):
         coupled = decay_paths(lambda c=cls, e=eta, a=lam: c(e, l2=a), steps, w0)
         decoupled = decay_paths(
             lambda c=cls, e=eta, a=lam: c(e, weight_decay=a), steps, w0
         )
         for i, start in enumerate(w0):
             color = f"C{i}"
-            ax.plot(
-                t, coupled[:, i], "-", color=color, lw=2, label=f"l2={lam}, w0={start}"
-            )
-            ax.plot(
-                t,
-                decoupled[:, i],
-                "--",
-                color=color,
-                lw=2,
-                label=f"weight_decay={lam}, w0={start}",
-            )
+            # Wide solid under narrow dashed: both show where they coincide.
+            ax.plot(t, coupled[:, i], "-", color=color, lw=3.4, label=f"w0={start}")
+            ax.plot(t, decoupled[:, i], "--", color="black", lw=1.4)
+        ax.plot([], [], "--", color="black", lw=1.4, label="weight_decay")
         ax.set_xlabel("step (loss gradient 0)")
         ax.set_ylabel("weight")
-        ax.set_title(f"{title}: coupled (solid) and decoupled (dashed)")
+        ax.set_title(f"{title}, λ = {lam}:\nl2 (solid), weight_decay (dashed)")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize="small")
+        ax.legend(loc=legend_place)
     return _save(fig, out / "optimizer_weight_decay.png")
 
 
 def _save(fig, path: Path) -> Path:
-    fig.savefig(path, dpi=110)
+    fig.savefig(path)
     _pyplot().close(fig)
     print(f"wrote {path}")
     return path
@@ -268,10 +261,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    plot_delta_bar_delta(args.out)
-    plot_rprop(args.out)
-    plot_lbfgs(args.out, args.mnist, args.mnist_steps)
-    plot_weight_decay(args.out)
+    # Fonts sized for a documentation page and a phone (plotting.PAGE_STYLE).
+    with _pyplot().rc_context(plotting.PAGE_STYLE):
+        plot_delta_bar_delta(args.out)
+        plot_rprop(args.out)
+        plot_lbfgs(args.out, args.mnist, args.mnist_steps)
+        plot_weight_decay(args.out)
     return 0
 
 

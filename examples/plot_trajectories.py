@@ -28,7 +28,6 @@ from pathlib import Path
 
 import _cli
 import keras
-import numpy as np
 
 from keras_adaptive import optimizers, plotting
 
@@ -86,11 +85,14 @@ SWEEP_RATES = (
     (0.105, "diverges"),
 )
 SWEEP_STEPS = 40
-MOMENTUM_FAMILY = ("sgd", "momentum", "nesterov")
-FAMILY_TITLES = {
-    "momentum": "gradient descent and momentum",
-    "adaptive": "adaptive learning rates",
-}
+#: One panel per family, titled by its members; paths of one family often
+#: run on top of each other, and the panel tells them apart by line style.
+FAMILIES = (
+    ("SGD", "Momentum", "Nesterov"),
+    ("Adagrad", "RMSprop", "Adadelta"),
+    ("Adam", "Adamax", "Nadam"),
+)
+OTHER_FAMILY = "other per-weight rates"
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -165,65 +167,116 @@ def run(args: argparse.Namespace) -> int:
         name.lower(): plt.get_cmap("tab10")(i % 10)
         for i, name in enumerate(args.optimizers)
     }
-    for surface in surfaces:
-        steps = args.steps or STEPS[surface.name]
-        paths, families, label_colors = {}, {}, {}
-        for name in args.optimizers:
-            rate = learning_rate_for(args, surface.name, name)
-            optimizer = optimizers.get(name, learning_rate=rate)
-            label = f"{type(optimizer).__name__} (lr={rate:g})"
-            paths[label] = plotting.trace_optimizer(optimizer, surface, steps)
-            label_colors[label] = colors[name.lower()]
-            family = "momentum" if name.lower() in MOMENTUM_FAMILY else "adaptive"
-            families.setdefault(family, {})[label] = paths[label]
-            end = paths[label][-1]
-            print(
-                f"{surface.name}: {label}: {len(paths[label]) - 1} steps, "
-                f"ends at ({end[0]:.4g}, {end[1]:.4g}), "
-                f"f = {float(surface.value(end[0], end[1])):.3g}"
-            )
-        png = out / f"trajectory_{surface.name}.png"
-        fig, axes = plt.subplots(
-            1, len(families), figsize=(6.5 * len(families), 5.6), layout="constrained"
-        )
-        axes = np.atleast_1d(axes)
-        for ax, (family, group) in zip(axes, families.items(), strict=True):
-            plotting.plot_trajectories(
-                surface, group, title=FAMILY_TITLES[family], colors=label_colors, ax=ax
-            )
-        fig.suptitle(f"{surface.title}: {steps} steps from the same start")
-        fig.savefig(png, dpi=110)
-        plt.close(fig)
-        print(f"wrote {png}")
-        if args.gif:
-            gif = out / f"trajectory_{surface.name}.gif"
-            title = f"{surface.title}, {steps} steps"
-            if plotting.animate_trajectories(surface, paths, gif, title=title):
-                print(f"wrote {gif}")
-            else:
-                print("GIF skipped: Pillow is not installed")
-
-    if args.sweep:
-        surface = plotting.get_surface("quadratic")
-        fig, axes = plt.subplots(2, 2, figsize=(11, 9), layout="constrained")
-        for ax, (rate, verdict) in zip(axes.flat, SWEEP_RATES, strict=True):
-            optimizer = optimizers.SGD(learning_rate=rate)
-            path = plotting.trace_optimizer(optimizer, surface, SWEEP_STEPS, bound=3.5)
-            plotting.plot_trajectories(
-                surface,
-                {f"SGD lr={rate:g}": path},
-                title=f"learning rate {rate:g}: {verdict}",
-                ax=ax,
-            )
-        fig.suptitle(
-            f"gradient descent on {surface.title}, {SWEEP_STEPS} steps; "
-            "stable for learning rates below 2/20 = 0.1"
-        )
-        png = out / "trajectory_learning_rates.png"
-        fig.savefig(png, dpi=100)
-        plt.close(fig)
-        print(f"wrote {png}")
+    # Fonts sized for a documentation page and a phone (plotting.PAGE_STYLE).
+    with plt.rc_context(plotting.PAGE_STYLE):
+        for surface in surfaces:
+            draw_surface(args, surface, colors, out)
+        if args.sweep:
+            draw_sweep(out)
     return 0
+
+
+def family_of(name: str) -> str:
+    """The panel of optimizer `name`: its family's members, or the others'."""
+    for family in FAMILIES:
+        if name.lower() in (member.lower() for member in family):
+            return ", ".join(family)
+    return OTHER_FAMILY
+
+
+def draw_surface(args: argparse.Namespace, surface, colors, out: Path) -> None:
+    """Trace every optimizer on `surface`; one panel per family, one legend."""
+    import matplotlib.pyplot as plt
+
+    steps = args.steps or STEPS[surface.name]
+    paths, families, label_colors = {}, {}, {}
+    for name in args.optimizers:
+        rate = learning_rate_for(args, surface.name, name)
+        optimizer = optimizers.get(name, learning_rate=rate)
+        label = f"{type(optimizer).__name__} (lr={rate:g})"
+        paths[label] = plotting.trace_optimizer(optimizer, surface, steps)
+        label_colors[label] = colors[name.lower()]
+        families.setdefault(family_of(name), {})[label] = paths[label]
+        end = paths[label][-1]
+        print(
+            f"{surface.name}: {label}: {len(paths[label]) - 1} steps, "
+            f"ends at ({end[0]:.4g}, {end[1]:.4g}), "
+            f"f = {float(surface.value(end[0], end[1])):.3g}"
+        )
+    png = out / f"trajectory_{surface.name}.png"
+    # Two panels a row: gradient descent and momentum on the left, the
+    # adaptive families on the right, the legend in the bottom-left cell.
+    rows = len(families) // 2 + 1
+    fig, axes = plt.subplots(
+        rows, 2, figsize=(6.6, 0.4 + 3.3 * rows), layout="constrained", squeeze=False
+    )
+    legend_cell = axes[-1, 0]
+    cells = [ax for ax in axes.flat if ax is not legend_cell]
+    order = [", ".join(family) for family in FAMILIES] + [OTHER_FAMILY]
+    groups = sorted(families.items(), key=lambda item: order.index(item[0]))
+    for ax, (family, group) in zip(cells, groups, strict=False):
+        plotting.plot_trajectories(
+            surface, group, title=family, colors=label_colors, legend=False, ax=ax
+        )
+    for ax in cells[len(groups) :]:
+        ax.set_axis_off()
+    legend_cell.set_axis_off()
+    legend_cell.legend(
+        *legend_entries(cells[: len(groups)]), loc="center", frameon=False
+    )
+    fig.suptitle(f"{surface.title}: {steps} steps from the same start")
+    fig.savefig(png)
+    plt.close(fig)
+    print(f"wrote {png}")
+    if args.gif:
+        gif = out / f"trajectory_{surface.name}.gif"
+        title = f"{surface.title}, {steps} steps"
+        if plotting.animate_trajectories(surface, paths, gif, title=title):
+            print(f"wrote {gif}")
+        else:
+            print("GIF skipped: Pillow is not installed")
+
+
+def draw_sweep(out: Path) -> None:
+    """Gradient descent on the valley with learning rates from small to too large."""
+    import matplotlib.pyplot as plt
+
+    surface = plotting.get_surface("quadratic")
+    fig, axes = plt.subplots(2, 2, figsize=(6.6, 8.4), layout="constrained")
+    for ax, (rate, verdict) in zip(axes.flat, SWEEP_RATES, strict=True):
+        optimizer = optimizers.SGD(learning_rate=rate)
+        path = plotting.trace_optimizer(optimizer, surface, SWEEP_STEPS, bound=3.5)
+        plotting.plot_trajectories(
+            surface,
+            {"gradient descent": path},
+            title=f"lr={rate:g}: {verdict}",
+            legend=False,
+            ax=ax,
+        )
+    fig.legend(
+        *legend_entries(axes.flat[:1]),
+        loc="outside lower center",
+        ncols=3,
+        frameon=False,
+    )
+    fig.suptitle(
+        f"gradient descent on {surface.title}, {SWEEP_STEPS} steps;\n"
+        "stable for learning rates below 2/20 = 0.1"
+    )
+    png = out / "trajectory_learning_rates.png"
+    fig.savefig(png)
+    plt.close(fig)
+    print(f"wrote {png}")
+
+
+def legend_entries(axes) -> tuple[list, list[str]]:
+    """The handles and labels of all `axes`, each label once, markers last."""
+    handles = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    labels = sorted(handles, key=lambda label: label in ("start", "minimum"))
+    return [handles[label] for label in labels], labels
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -27,6 +27,24 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
+#: matplotlib settings (``rcParams``) for a figure read on a documentation
+#: page and on a phone: a figure 6.6 inches wide, saved at 120 dpi, is 792
+#: pixels wide; shown about 740 pixels wide on a desktop page its 10-point
+#: text is 15 pixels high, and about 8 on a phone's 390 pixels. Use as
+#: ``with matplotlib.pyplot.rc_context(plotting.PAGE_STYLE):``.
+PAGE_STYLE: dict[str, Any] = {
+    "figure.figsize": (6.6, 5.0),
+    "savefig.dpi": 120,
+    "font.size": 11,
+    "axes.titlesize": 11,
+    "axes.labelsize": 11,
+    "xtick.labelsize": 10,
+    "ytick.labelsize": 10,
+    "legend.fontsize": 10,
+    "figure.titlesize": 12,
+}
+
+
 @dataclass(frozen=True)
 class Surface:
     r"""A 2-D test function with its gradient, a start point and a view window.
@@ -266,6 +284,52 @@ def trace_optimizer(
     return np.asarray(path, dtype=np.float64)
 
 
+def contour_grid(
+    surface: Surface, count: int = 25, resolution: int = 300
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    r"""The values of ``surface`` on a grid over its view, and contour levels.
+
+    The levels are evenly spaced from the smallest to the largest value, or,
+    for a surface with ``log_levels`` (Rosenbrock's and Beale's), spaced
+    geometrically from the smallest value (at least 0.01) to the 95th
+    percentile, so that the flat valley floor gets lines too. The figures of
+    this module and the documentation's lecture lab draw these contours.
+
+    Args:
+        surface: the 2-D function.
+        count: the number of levels.
+        resolution: grid points per axis.
+
+    Returns:
+        ``(grid_x, grid_y, values, levels)``: the coordinate grids and the
+        values, each of shape ``(resolution, resolution)``, and the
+        ``count`` increasing levels.
+
+    References:
+        Lecture "Learning and Adaptivity" (Neural Networks II): the error
+        surface drawn as contour lines with the path of the weights on top.
+
+    Example:
+        >>> from keras_adaptive import plotting
+        >>> valley = plotting.get_surface("quadratic")
+        >>> x, y, values, levels = plotting.contour_grid(valley, count=5)
+        >>> values.shape, levels.round(1).tolist()
+        ((300, 300), [0.0, 4.9, 9.8, 14.6, 19.5])
+    """
+    check_integer("contour_grid", "count", count, 2)
+    check_integer("contour_grid", "resolution", resolution, 2)
+    xs = np.linspace(*surface.xlim, resolution)
+    ys = np.linspace(*surface.ylim, resolution)
+    grid_x, grid_y = np.meshgrid(xs, ys)
+    values = surface.value(grid_x, grid_y)
+    if surface.log_levels:
+        low = max(float(values.min()), 1e-2)
+        levels = np.geomspace(low, float(np.quantile(values, 0.95)), count)
+    else:
+        levels = np.linspace(float(values.min()), float(values.max()), count)
+    return grid_x, grid_y, values, levels
+
+
 def plot_histories(
     histories: Mapping[str, Mapping[str, Sequence[float]]],
     metric: str,
@@ -352,10 +416,19 @@ def plot_trajectories(
     *,
     title: str | None = None,
     colors: Mapping[str, Any] | None = None,
+    legend: bool = True,
     path: str | os.PathLike | None = None,
     ax: Axes | None = None,
 ) -> Figure:
     r"""Draw ``surface``'s contours and each optimizer's path on top.
+
+    Paths often run on top of each other (gradient descent and momentum down
+    the same valley floor, Adam and its variants), so the paths of one axes
+    take turns in line style as well as colour: a wide solid line drawn
+    first, a narrower dashed one above it, a dotted one on top, and again.
+    Each path ends in a dot whose size follows the same turn, so that dots
+    at the same point show as rings. The legend goes below the axes, where
+    it covers no path.
 
     Args:
         surface: the 2-D function.
@@ -363,6 +436,8 @@ def plot_trajectories(
             `trace_optimizer`.
         title: axes title; defaults to the surface's.
         colors: optional matplotlib colour per label (default: ``tab10``).
+        legend: draw the legend below the axes (``False``: none, e.g. to
+            draw one legend for several axes with ``Figure.legend``).
         path: where to save the PNG, if given.
         ax: axes to draw into; a new figure otherwise.
 
@@ -383,23 +458,25 @@ def plot_trajectories(
         ...          for name, cls in [("SGD", optimizers.SGD),
         ...                            ("RMSprop", optimizers.RMSprop)]}
         >>> figure = plotting.plot_trajectories(saddle, paths)
-        >>> [line.get_label() for line in figure.axes[0].lines][::2][:2]
-        ['SGD', 'RMSprop']
+        >>> [(line.get_label(), line.get_linestyle())
+        ...  for line in figure.axes[0].lines]
+        [('SGD', '-'), ('RMSprop', '--'), ('start', 'None')]
         >>> import matplotlib.pyplot as plt
         >>> plt.close(figure)
     """
     plt = _pyplot()
-    fig, ax = _figure_and_axes(plt, ax, figsize=(7.0, 5.5))
+    fig, ax = _figure_and_axes(plt, ax, figsize=(7.0, 6.0))
     _contours(ax, surface)
     for index, (label, points) in enumerate(trajectories.items()):
         points = np.asarray(points, dtype=float)
         color = colors[label] if colors else _color(plt, index)
-        ax.plot(points[:, 0], points[:, 1], "-", color=color, lw=1.6, label=label)
-        ax.plot(points[-1, 0], points[-1, 1], "o", color=color, ms=5)
-    ax.plot(*surface.start, "ks", ms=6, label="start")
-    if surface.minimum is not None:
-        ax.plot(*surface.minimum, "k*", ms=12, label="minimum")
+        ax.plot(
+            points[:, 0], points[:, 1], label=label, color=color, **_path_style(index)
+        )
+    _mark_start_and_minimum(ax, surface)
     _decorate(ax, surface, title)
+    if legend:
+        _legend_below(ax)
     if path is not None:
         fig.savefig(path, dpi=120)
     return fig
@@ -456,20 +533,20 @@ def animate_trajectories(
     plt = _pyplot()
     from matplotlib.animation import FuncAnimation, PillowWriter
 
-    fig, ax = plt.subplots(figsize=(6.0, 4.8), layout="constrained")
+    fig, ax = plt.subplots(figsize=(6.0, 6.2), layout="constrained")
     _contours(ax, surface, count=12)
     arrays = {k: np.asarray(v, dtype=float) for k, v in trajectories.items()}
     longest = max(len(points) for points in arrays.values())
     stride = max(1, int(np.ceil(longest / max_frames)))
     lines = []
     for index, label in enumerate(arrays):
-        (line,) = ax.plot([], [], "-o", color=_color(plt, index), lw=1.6, ms=2)
-        line.set_label(label)
+        style = dict(_path_style(index), markevery=None, markersize=2.5)
+        style["markeredgewidth"] = 0.0
+        (line,) = ax.plot([], [], label=label, color=_color(plt, index), **style)
         lines.append(line)
-    ax.plot(*surface.start, "ks", ms=6, label="start")
-    if surface.minimum is not None:
-        ax.plot(*surface.minimum, "k*", ms=12, label="minimum")
+    _mark_start_and_minimum(ax, surface)
     _decorate(ax, surface, title)
+    _legend_below(ax)
     frames = list(range(1, longest + 1, stride))
     if frames[-1] != longest:
         frames.append(longest)
@@ -506,15 +583,7 @@ def _color(plt, index: int):
 
 
 def _contours(ax: Axes, surface: Surface, count: int = 25) -> None:
-    xs = np.linspace(*surface.xlim, 300)
-    ys = np.linspace(*surface.ylim, 300)
-    grid_x, grid_y = np.meshgrid(xs, ys)
-    values = surface.value(grid_x, grid_y)
-    if surface.log_levels:
-        low = max(float(values.min()), 1e-2)
-        levels = np.geomspace(low, float(np.quantile(values, 0.95)), count)
-    else:
-        levels = np.linspace(float(values.min()), float(values.max()), count)
+    grid_x, grid_y, values, levels = contour_grid(surface, count)
     ax.contour(grid_x, grid_y, values, levels=levels, cmap="Greys", linewidths=0.6)
 
 
@@ -524,12 +593,59 @@ def _decorate(ax: Axes, surface: Surface, title: str | None) -> None:
     ax.set_xlabel(r"$\theta_1$")
     ax.set_ylabel(r"$\theta_2$")
     ax.set_title(title or surface.title)
-    ax.legend(fontsize="small", loc="best", framealpha=0.85)
+
+
+#: Line style, line width and end-dot size of a panel's paths, in turn.
+_PATH_STYLES = (("-", 3.4, 10.0), ("--", 2.2, 7.0), (":", 2.6, 4.5))
+
+
+def _path_style(index: int) -> dict[str, Any]:
+    """The index-th path's style: wide solid lines under dashed and dotted."""
+    turn = index % len(_PATH_STYLES)
+    linestyle, width, dot = _PATH_STYLES[turn]
+    return {
+        "linestyle": linestyle,
+        "linewidth": width,
+        "dash_capstyle": "round",
+        "marker": "o",
+        "markevery": [-1],
+        "markersize": dot,
+        "markeredgecolor": "white",
+        "markeredgewidth": 0.8,
+        "zorder": 2.0 + 0.1 * turn,
+    }
+
+
+def _mark_start_and_minimum(ax: Axes, surface: Surface) -> None:
+    ax.plot(*surface.start, "ks", ms=7, label="start", zorder=3)
+    if surface.minimum is not None:
+        ax.plot(*surface.minimum, "k*", ms=13, label="minimum", zorder=3)
+
+
+def _legend_below(ax: Axes) -> None:
+    """The legend under the axes' tick labels and x label; over 4 entries, 2 columns."""
+    from matplotlib.transforms import offset_copy
+
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    below = ax.get_window_extent(renderer).y0 - ax.xaxis.get_tightbbox(renderer).y0
+    count = len(ax.get_legend_handles_labels()[1])
+    ax.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        bbox_transform=offset_copy(
+            ax.transAxes, fig=fig, y=-(below * 72 / fig.dpi + 2), units="points"
+        ),
+        ncols=1 if count <= 4 else 2,
+        frameon=False,
+    )
 
 
 __all__ = [
+    "PAGE_STYLE",
     "Surface",
     "animate_trajectories",
+    "contour_grid",
     "get_surface",
     "plot_histories",
     "plot_trajectories",

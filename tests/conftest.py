@@ -5,9 +5,12 @@ The suite runs once per Keras backend: ``KERAS_BACKEND=tensorflow`` and
 command). Tests marked
 ``tensorflow_only`` exercise TensorFlow-specific objects (``IndexedSlices``,
 ``tf.function(jit_compile=True)``, ``tf.data``) and are skipped, with that
-reason, on the other backends; tests marked ``sparse`` (``tf.IndexedSlices``,
-JAX ``BCOO``) are skipped where Keras has no sparse tensors (PyTorch).
-Under TensorFlow the CPU is split into two logical devices for the
+reason, on the other backends, and so is the one ``browser`` test (the
+lecture lab in headless Chromium), which needs to run only once; tests
+marked ``sparse`` (``tf.IndexedSlices``, JAX ``BCOO``) are skipped where
+Keras has no sparse tensors (PyTorch), and those marked ``jax_only`` on
+TensorFlow and PyTorch. Under TensorFlow the CPU is split into two logical
+devices for the
 ``MirroredStrategy`` tests.
 """
 
@@ -43,6 +46,9 @@ def pytest_collection_modifyitems(config, items):
     if BACKEND != "tensorflow":
         skips["tensorflow_only"] = pytest.mark.skip(
             reason=f"needs the TensorFlow backend; this run uses {BACKEND}"
+        )
+        skips["browser"] = pytest.mark.skip(
+            reason="the browser test runs once, in the TensorFlow pass"
         )
     if BACKEND == "torch":
         skips["compiled"] = pytest.mark.skip(

@@ -135,10 +135,62 @@ def test_trajectory_plot_and_animation(tmp_path):
     assert ax.get_xlabel() == r"$\theta_1$" and ax.get_ylabel() == r"$\theta_2$"
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels == ["SGD", "Adam", "start"]
+    # The legend lies below the axes, their tick labels and x label: it
+    # covers no path.
+    renderer = fig.canvas.get_renderer()
+    legend_box = ax.get_legend().get_window_extent(renderer)
+    assert legend_box.y1 <= ax.xaxis.get_tightbbox(renderer).y0
+    assert legend_box.y1 < ax.get_window_extent(renderer).y0
     plt.close(fig)
     assert _decoded(tmp_path / "t.png")[0][0] > 400
     assert plotting.animate_trajectories(surface, paths, tmp_path / "t.gif")
     assert _decoded(tmp_path / "t.gif")[1] == 13  # one frame per point
+
+
+def test_paths_that_coincide_are_told_apart_by_line_style():
+    import matplotlib.pyplot as plt
+
+    surface = plotting.get_surface("rosenbrock")
+    path = plotting.trace_optimizer(optimizers.SGD(learning_rate=1e-4), surface, 5)
+    names = ["SGD", "Momentum", "Nesterov", "Adam"]
+    fig = plotting.plot_trajectories(surface, dict.fromkeys(names, path))
+    lines = {line.get_label(): line for line in fig.axes[0].lines}
+    styles = [lines[name].get_linestyle() for name in names]
+    assert styles == ["-", "--", ":", "-"]
+    widths = [lines[name].get_linewidth() for name in names[:3]]
+    # The solid line is the widest and lies under the dashed and dotted ones,
+    # whose gaps show it; the end dots shrink in turn, so they form rings.
+    assert widths[0] > max(widths[1:])
+    assert [lines[n].get_zorder() for n in names[:3]] == sorted(
+        lines[n].get_zorder() for n in names[:3]
+    )
+    dots = [lines[name].get_markersize() for name in names[:3]]
+    assert dots == sorted(dots, reverse=True) and len(set(dots)) == 3
+    np.testing.assert_array_equal(lines["Nesterov"].get_xydata(), path)
+    plt.close(fig)
+
+
+def test_page_style_text_is_legible_on_a_phone():
+    """Every text of a PAGE_STYLE figure is at least 8 px on a 390 px screen."""
+    import matplotlib.pyplot as plt
+    from matplotlib.text import Text
+
+    surface = plotting.get_surface("quadratic")
+    paths = {
+        "SGD": plotting.trace_optimizer(optimizers.SGD(0.05), surface, 10),
+        "Adam": plotting.trace_optimizer(optimizers.Adam(0.1), surface, 10),
+    }
+    with plt.rc_context(plotting.PAGE_STYLE):
+        fig, axes = plt.subplots(1, 2, layout="constrained")
+        for ax in axes:
+            plotting.plot_trajectories(surface, paths, ax=ax)
+        dpi = plt.rcParams["savefig.dpi"]
+    width_px = fig.get_figwidth() * dpi
+    texts = [t for t in fig.findobj(Text) if t.get_text() and t.get_visible()]
+    assert len(texts) > 20  # ticks, labels, titles, legends
+    smallest = min(t.get_fontsize() for t in texts) * dpi / 72 * 390 / width_px
+    assert smallest >= 8.0, smallest
+    plt.close(fig)
 
 
 def _module_level_imports(module):
