@@ -46,9 +46,7 @@ REPORT = "KERAS_ADAPTIVE_TABLE_EXTENSION_REPORT"
 class SignedMomentumToy(optimizers.Optimizer):
     """Momentum on the gradient's sign: v <- mu v - eta sign(g); w <- w + v."""
 
-    def __init__(
-        self, learning_rate=0.01, momentum=0.9, name="SignedMomentumToy", **kwargs
-    ):
+    def __init__(self, learning_rate=0.01, momentum=0.9, name=None, **kwargs):
         momentum = self._check("momentum", momentum, 0.0, 1.0, schedule=True)
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.momentum = momentum
