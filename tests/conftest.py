@@ -5,7 +5,8 @@ The suite runs once per Keras backend: ``KERAS_BACKEND=tensorflow`` and
 command). Tests marked
 ``tensorflow_only`` exercise TensorFlow-specific objects (``IndexedSlices``,
 ``tf.function(jit_compile=True)``, ``tf.data``) and are skipped, with that
-reason, on the other backends. Under TensorFlow the CPU is split into two
+reason, on the other backends; tests marked ``jax_only`` (``jax.distributed``)
+likewise run only on JAX. Under TensorFlow the CPU is split into two
 logical devices for the ``MirroredStrategy`` tests.
 """
 
@@ -41,6 +42,10 @@ def pytest_collection_modifyitems(config, items):
     if BACKEND != "tensorflow":
         skips["tensorflow_only"] = pytest.mark.skip(
             reason=f"needs the TensorFlow backend; this run uses {BACKEND}"
+        )
+    if BACKEND != "jax":
+        skips["jax_only"] = pytest.mark.skip(
+            reason=f"needs the JAX backend; this run uses {BACKEND}"
         )
     if BACKEND == "torch":
         skips["compiled"] = pytest.mark.skip(
