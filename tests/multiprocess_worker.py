@@ -10,16 +10,18 @@ same model in one process on the whole global batch:
 with the two worker `ADDRESS`es, trained by a custom loop that calls
 `optimizer.apply` inside `strategy.run` (Keras's `fit` raises under that
 strategy). JAX: `jax.distributed.initialize` with the coordinator at the
-one `ADDRESS` and CPU collectives over gloo, then `model.fit` under
-`keras.distribution.DataParallel` over both processes' devices. Each process
-trains on its half of every global batch and writes the final weights of
-every optimizer to `OUT_DIR/process<ID>.npz` (keys `<optimizer>/<index>`),
-and the message of every optimizer that refused to run to
-`OUT_DIR/process<ID>-refusals.json`.
+one `ADDRESS` and CPU collectives over gloo (given 127.0.0.1 to listen on),
+then `model.fit` under `keras.distribution.DataParallel` over both
+processes' devices. Each process trains on its half of every global batch
+and writes the final weights of every optimizer to `OUT_DIR/process<ID>.npz`
+(keys `<optimizer>/<index>`), and the message of every optimizer that
+refused to run to `OUT_DIR/process<ID>-refusals.json`. A worker ends itself
+after `LIFETIME_S` seconds, whatever it is doing.
 """
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -29,6 +31,8 @@ import numpy as np
 from keras_adaptive import optimizers
 
 GLOBAL_BATCH, FEATURES, PROCESSES, STEPS = 32, 4, 2, 5
+#: Seconds after which a worker process ends itself, whatever it is doing.
+LIFETIME_S = 180
 
 #: The optimizers compared, with the arguments they are made with; LBFGS
 #: trains on the full batch, which every step here is.
@@ -75,10 +79,13 @@ def make_model():
 
 
 def final_weights(model):
-    """The weights as NumPy arrays, read from the backend's arrays (on JAX
-    `model.get_weights()` warns: Keras's variables do not take NumPy's
-    `copy` argument)."""
-    return [keras.ops.convert_to_numpy(w.value) for w in model.weights]
+    """The weights as NumPy arrays, read without a DeprecationWarning: with
+    NumPy 2.4, `np.array` of a Keras variable or of a TensorFlow tensor warns
+    (neither takes NumPy's `copy` argument), and `get_weights` uses the
+    first on JAX, TensorFlow's own `numpy()` on TensorFlow."""
+    if keras.backend.backend() == "tensorflow":
+        return model.get_weights()
+    return [np.asarray(w.value) for w in model.weights]
 
 
 def make_optimizer(name, **overrides):
@@ -180,6 +187,9 @@ def start_jax(process_id, addresses):
 
 
 def main(process_id, out_dir, addresses):
+    # Ends this process even if the test that started it is killed first
+    # (SIGALRM's default action terminates it).
+    signal.alarm(LIFETIME_S)
     backend = keras.backend.backend()
     start = start_tensorflow if backend == "tensorflow" else start_jax
     train = start(process_id, addresses)

@@ -5,9 +5,14 @@ half of the same global batch; the test process trains the same model on the
 whole batch and compares. TensorFlow: `MultiWorkerMirroredStrategy` and a
 custom loop calling `optimizer.apply` inside `strategy.run`. JAX:
 `jax.distributed.initialize` with gloo CPU collectives and `model.fit` under
-`keras.distribution.DataParallel`. Every port is picked free on 127.0.0.1,
-each run is bounded by `TIMEOUT_S`, and both process groups are killed
-whatever happens.
+`keras.distribution.DataParallel`.
+
+Every port is picked free on 127.0.0.1 and every address is 127.0.0.1: JAX's
+coordinator and gloo listen there only; TensorFlow's gRPC servers listen on
+their ports on every interface (TensorFlow fixes that bind address). Each
+run is bounded by `TIMEOUT_S`, after which both process groups are killed
+(as they are whatever happens); a worker also ends itself after
+`worker.LIFETIME_S`, should the test process die first.
 """
 
 import contextlib
@@ -26,7 +31,7 @@ import pytest
 
 TESTS = Path(__file__).resolve().parent
 REPO_ROOT = TESTS.parent
-TIMEOUT_S = 120
+TIMEOUT_S = 120  # below worker.LIFETIME_S
 TOLERANCE = 1e-5
 
 
