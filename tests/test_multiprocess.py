@@ -126,8 +126,8 @@ def max_difference(a, b):
 
 def compare_with_one_process(out_dir, trained):
     """Both processes hold the same weights, within `TOLERANCE` of one
-    process on the whole batch, for every optimizer in `trained`; returns
-    the largest differences."""
+    process on the whole batch, for every optimizer in `trained` (and no
+    other); returns the first process's weights and refusals."""
     (first, first_refusals), (second, second_refusals) = (
         results(out_dir, i) for i in range(worker.PROCESSES)
     )
@@ -159,10 +159,9 @@ def test_tensorflow_multi_worker_equals_one_process(tmp_path):
 
     # LBFGS's curvature memory would be updated per replica: refused.
     assert list(refusals) == ["LBFGS"]
-    assert (
-        "LBFGS cannot run under a tf.distribute strategy with 2" in (refusals["LBFGS"])
-    )
-    assert "Train it on one device" in refusals["LBFGS"]
+    message = refusals["LBFGS"]
+    assert "LBFGS cannot run under a tf.distribute strategy with 2" in message
+    assert "Train it on one device" in message
 
     # What the comparison catches: a worker that trained on its half without
     # the all-reduce, and l2 added on every worker before the all-reduce
@@ -174,7 +173,8 @@ def test_tensorflow_multi_worker_equals_one_process(tmp_path):
         worker.local_half(y, 0),
         tf.distribute.get_strategy(),
     )
-    doubled_l2 = worker.train_one_process("Momentum", l2=0.2)
+    l2 = worker.OPTIMIZERS["Momentum"][1]["l2"]
+    doubled_l2 = worker.train_one_process("Momentum", l2=2 * l2)
     assert max_difference(alone, weights["Momentum"]) > 1e-2
     assert max_difference(doubled_l2, weights["Momentum"]) > 1e-2
 
