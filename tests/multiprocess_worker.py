@@ -1,8 +1,9 @@
 """One process of a multi-process data-parallel run, and the one-process run.
 
-`test_multiprocess.py` starts this module as a script twice, as process 0
-and 1 of a two-process job on 127.0.0.1, and also imports it to train the
-same model in one process on the whole global batch:
+`multiprocess_launcher.py` starts this module as a script twice, as
+process 0 and 1 of a two-process job on 127.0.0.1 in a network namespace
+whose only interface is loopback; `test_multiprocess.py` also imports it to
+train the same model in one process on the whole global batch:
 
     python multiprocess_worker.py PROCESS_ID OUT_DIR ADDRESS [ADDRESS]
 
@@ -10,11 +11,11 @@ same model in one process on the whole global batch:
 with the two worker `ADDRESS`es, trained by a custom loop that calls
 `optimizer.apply` inside `strategy.run` (Keras's `fit` raises under that
 strategy). JAX: `jax.distributed.initialize` with the coordinator at the
-one `ADDRESS` and CPU collectives over gloo (given 127.0.0.1 to listen on),
-then `model.fit` under `keras.distribution.DataParallel` over both
-processes' devices. Each process trains on its half of every global batch
-and writes the final weights of every optimizer to `OUT_DIR/process<ID>.npz`
-(keys `<optimizer>/<index>`), and the message of every optimizer that
+one `ADDRESS` and CPU collectives over gloo, then `model.fit` under
+`keras.distribution.DataParallel` over both processes' devices. Each
+process trains on its half of every global batch and writes the final
+weights of every optimizer to `OUT_DIR/process<ID>.npz` (keys
+`<optimizer>/<index>`), and the message of every optimizer that
 refused to run to `OUT_DIR/process<ID>-refusals.json`. A worker ends itself
 after `LIFETIME_S` seconds, whatever it is doing.
 """
@@ -156,18 +157,11 @@ def start_tensorflow(process_id, addresses):
 
 
 def start_jax(process_id, addresses):
-    import functools
-
     import jax
-    from jax._src.lib import _jax
 
+    # Gloo listens on the address of the host name, which the launcher sets
+    # to `localhost` in the workers' namespace.
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    # Gloo listens on the address of the machine's host name unless given
-    # one; JAX passes none, so its factory is given 127.0.0.1 here (before
-    # the first use of a device creates the CPU client).
-    _jax.make_gloo_tcp_collectives = functools.partial(
-        _jax.make_gloo_tcp_collectives, hostname="127.0.0.1"
-    )
     (coordinator,) = addresses
     jax.distributed.initialize(
         coordinator_address=coordinator,

@@ -1,50 +1,44 @@
 """Multi-process data parallelism gives the weights of one process.
 
-Two processes on 127.0.0.1 (`multiprocess_worker.py`) each train on their
-half of the same global batch; the test process trains the same model on the
-whole batch and compares. TensorFlow: `MultiWorkerMirroredStrategy` and a
-custom loop calling `optimizer.apply` inside `strategy.run`. JAX:
+Two processes (`multiprocess_worker.py`) each train on their half of the
+same global batch; the test process trains the same model on the whole
+batch and compares. TensorFlow: `MultiWorkerMirroredStrategy` and a custom
+loop calling `optimizer.apply` inside `strategy.run`. JAX:
 `jax.distributed.initialize` with gloo CPU collectives and `model.fit` under
 `keras.distribution.DataParallel`.
 
-Every port is picked free on 127.0.0.1 and every address is 127.0.0.1: JAX's
-coordinator and gloo listen there only; TensorFlow's gRPC servers listen on
-their ports on every interface (TensorFlow fixes that bind address). Each
-run is bounded by `TIMEOUT_S`, after which both process groups are killed
-(as they are whatever happens); a worker also ends itself after
-`worker.LIFETIME_S`, should the test process die first.
+The workers run in a network namespace of their own whose only interface
+is loopback (`multiprocess_launcher.py` under `unshare`), since TensorFlow's
+gRPC servers listen on every interface whatever address they are given, and
+gloo on the address of the host name: nothing they open can be reached from
+outside the namespace. Where no such namespace can be made, the tests skip.
+Each run is bounded by `TIMEOUT_S`, after which the launcher kills the
+workers; the launcher's process group, workers included, is killed whatever
+happens, and a worker also ends itself after `worker.LIFETIME_S`, should
+both the test and the launcher die first.
 """
 
 import contextlib
 import json
 import os
+import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+import multiprocess_launcher as launcher
 import multiprocess_worker as worker
 import numpy as np
 import pytest
 
 TESTS = Path(__file__).resolve().parent
 REPO_ROOT = TESTS.parent
+LAUNCHER = TESTS / "multiprocess_launcher.py"
 TIMEOUT_S = 120  # below worker.LIFETIME_S
+#: Seconds the launcher is given, after `TIMEOUT_S`, to kill its workers.
+KILL_MARGIN_S = 10
 TOLERANCE = 1e-5
-
-
-def free_ports(count):
-    """`count` distinct ports free on 127.0.0.1 (bound together, then freed)."""
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def child_environment(backend):
@@ -64,45 +58,66 @@ def child_environment(backend):
     return env
 
 
-def run_processes(backend, out_dir, addresses):
-    """Runs the two worker processes to the end, or kills them at the
-    deadline; fails with the end of their logs unless both exit with 0."""
-    processes, logs = [], []
+@pytest.fixture
+def loopback_namespace():
+    """The command prefix that runs a command in new user, network and UTS
+    namespaces, or a skip naming what this machine lacks."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("needs util-linux's `unshare` to isolate the workers' network")
+    command = [unshare, "--user", "--map-root-user", "--net", "--uts"]
+    check = subprocess.run(
+        [*command, sys.executable, str(LAUNCHER), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    refused = check.returncode == launcher.NOT_PERMITTED or (
+        check.returncode != 0 and check.stderr.startswith("unshare:")
+    )
+    if refused:
+        pytest.skip(
+            "needs a user and network namespace to isolate the workers' network; "
+            f"`unshare` here: {check.stderr.strip()}"
+        )
+    assert check.returncode == 0, check.stderr
+    return command
+
+
+def run_processes(backend, out_dir, namespace, ports):
+    """Runs the launcher in `namespace` (a command prefix) to its end, or
+    kills its process group after `TIMEOUT_S` and a margin; the workers get
+    `ports` free ports. Fails with the end of the logs unless every worker
+    exited with 0."""
     timed_out = False
-    try:
-        for process_id in range(worker.PROCESSES):
-            log = open(out_dir / f"process{process_id}.log", "w")  # noqa: SIM115
-            logs.append(log)
-            processes.append(
-                subprocess.Popen(
-                    [sys.executable, str(TESTS / "multiprocess_worker.py")]
-                    + [str(process_id), str(out_dir), *addresses],
-                    cwd=TESTS,
-                    env=child_environment(backend),
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
-        deadline = time.monotonic() + TIMEOUT_S
-        for process in processes:
-            process.wait(timeout=max(deadline - time.monotonic(), 0))
-    except subprocess.TimeoutExpired:
-        timed_out = True
-    finally:
-        for process in processes:
+    with open(out_dir / "launcher.log", "w") as log:
+        process = subprocess.Popen(
+            [*namespace, sys.executable, str(LAUNCHER), str(out_dir)]
+            + [str(TIMEOUT_S), str(worker.PROCESSES), str(ports)],
+            cwd=TESTS,
+            env=child_environment(backend),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            process.wait(timeout=TIMEOUT_S + KILL_MARGIN_S)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        finally:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-        for log in logs:
-            log.close()
+    logs = ["launcher.log"] + [f"process{i}.log" for i in range(worker.PROCESSES)]
     tails = "\n".join(
-        f"--- process {i} (exit {p.returncode}):\n"
-        + (out_dir / f"process{i}.log").read_text()[-3000:]
-        for i, p in enumerate(processes)
+        f"--- {name}:\n" + (out_dir / name).read_text()[-3000:]
+        for name in logs
+        if (out_dir / name).exists()
     )
-    assert not timed_out, f"the processes ran past {TIMEOUT_S} s:\n{tails}"
-    assert [p.returncode for p in processes] == [0, 0], tails
+    assert not timed_out, (
+        f"the launcher ran past {TIMEOUT_S + KILL_MARGIN_S} s:\n{tails}"
+    )
+    assert process.returncode == 0, tails
 
 
 def results(out_dir, process_id):
@@ -149,11 +164,10 @@ def compare_with_one_process(out_dir, trained):
 
 
 @pytest.mark.tensorflow_only
-def test_tensorflow_multi_worker_equals_one_process(tmp_path):
+def test_tensorflow_multi_worker_equals_one_process(tmp_path, loopback_namespace):
     import tensorflow as tf
 
-    addresses = [f"127.0.0.1:{port}" for port in free_ports(worker.PROCESSES)]
-    run_processes("tensorflow", tmp_path, addresses)
+    run_processes("tensorflow", tmp_path, loopback_namespace, ports=worker.PROCESSES)
     trained = ["Momentum", "Adam", "Rprop"]
     weights, refusals = compare_with_one_process(tmp_path, trained)
 
@@ -180,9 +194,8 @@ def test_tensorflow_multi_worker_equals_one_process(tmp_path):
 
 
 @pytest.mark.jax_only
-def test_jax_multi_process_equals_one_process(tmp_path):
-    (port,) = free_ports(1)
-    run_processes("jax", tmp_path, [f"127.0.0.1:{port}"])
+def test_jax_multi_process_equals_one_process(tmp_path, loopback_namespace):
+    run_processes("jax", tmp_path, loopback_namespace, ports=1)
     weights, refusals = compare_with_one_process(tmp_path, list(worker.OPTIMIZERS))
     assert refusals == {}
 
