@@ -7,11 +7,11 @@ command). Tests marked
 ``tf.function(jit_compile=True)``, ``tf.data``) and are skipped, with that
 reason, on the other backends, and so is the one ``browser`` test (the
 lecture lab in headless Chromium), which needs to run only once; tests
-marked ``sparse`` (``tf.IndexedSlices``, JAX ``BCOO``) are skipped where
-Keras has no sparse tensors (PyTorch), and those marked ``jax_only`` on
-TensorFlow and PyTorch. Under TensorFlow the CPU is split into two logical
-devices for the
-``MirroredStrategy`` tests.
+marked ``jax_only`` (``keras.distribution`` on several devices,
+``jax.distributed``) run only on JAX; tests marked ``sparse``
+(``tf.IndexedSlices``, JAX ``BCOO``) are skipped where Keras has no sparse
+tensors (PyTorch). Under TensorFlow the CPU is split into two logical
+devices for the ``MirroredStrategy`` tests.
 """
 
 import os
