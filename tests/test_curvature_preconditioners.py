@@ -16,6 +16,7 @@ from keras_adaptive.curvature import (
     diagonal_preconditioner,
     has_diagonal_preconditioner,
 )
+from keras_adaptive.curvature.preconditioners import as_float64
 
 RATE = 0.1
 GRADIENTS = [
@@ -79,7 +80,7 @@ def two_steps(optimizer):
     for gradient in GRADIENTS:
         tensor = keras.ops.convert_to_tensor(gradient.astype("float32"))
         optimizer.apply_gradients([(tensor, variable)])
-        weights.append(keras.ops.convert_to_numpy(variable.value).astype("float64"))
+        weights.append(as_float64(variable))
     return weights, variable
 
 

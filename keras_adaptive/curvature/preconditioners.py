@@ -42,13 +42,25 @@ from keras_adaptive import optimizers as ours
 __all__ = ["PRECONDITIONERS", "diagonal_preconditioner", "has_diagonal_preconditioner"]
 
 
+def as_float64(value) -> np.ndarray:
+    """A variable's value (or a tensor) as a float64 NumPy array.
+
+    ``np.asarray`` of the backend array (detached from PyTorch's autograd):
+    `keras.ops.convert_to_numpy` of a variable makes NumPy 2 warn about a
+    missing ``copy`` keyword.
+    """
+    value = getattr(value, "value", value)
+    if hasattr(value, "detach"):  # a PyTorch tensor
+        value = value.detach().cpu()
+    return np.asarray(value, dtype="float64")
+
+
 def _values(optimizer, attribute: str, variable) -> np.ndarray:
-    slot = _keras_api.optimizer_slot(optimizer, attribute, variable)
-    return np.asarray(keras.ops.convert_to_numpy(slot.value), dtype="float64")
+    return as_float64(_keras_api.optimizer_slot(optimizer, attribute, variable))
 
 
 def _steps(optimizer) -> int:
-    return int(keras.ops.convert_to_numpy(optimizer.iterations.value))
+    return int(as_float64(optimizer.iterations))
 
 
 def _bias_correction(optimizer) -> float:
@@ -204,7 +216,7 @@ def diagonal_preconditioner(
         >>> from keras_adaptive.curvature import diagonal_preconditioner
         >>> w = keras.Variable([0.0])
         >>> optimizer = optimizers.Adagrad()
-        >>> optimizer.apply_gradients([(keras.ops.convert_to_tensor([3.0]), w)])
+        >>> _ = optimizer.apply_gradients([(keras.ops.convert_to_tensor([3.0]), w)])
         >>> diagonal_preconditioner(optimizer, [w])[0].round(6)
         array([3.])
     """

@@ -20,7 +20,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_adaptive._validation import check_integer, refuse
+from keras_adaptive._validation import check_integer, check_range, refuse
 from keras_adaptive.curvature.spectrum import extreme_eigenpairs, hutchinson_trace
 
 
@@ -236,6 +236,11 @@ def measure_curvature(
     hvp = hessian_vector_product(
         model, x, y, sample_weight=sample_weight, chunk_size=chunk_size
     )
+    k = check_integer(owner, "k", k, 1, hvp.size)
+    smallest = check_integer(owner, "smallest", smallest, 0, hvp.size)
+    check_range(owner, "tolerance", tolerance, 0.0, 1.0, low_closed=False)
+    if max_products is not None:
+        check_integer(owner, "max_products", max_products, max(k, smallest))
     pairs = extreme_eigenpairs(
         hvp,
         hvp.size,

@@ -140,7 +140,7 @@ class SpectralDensity:
         >>> import numpy as np
         >>> from keras_adaptive.curvature import spectral_density
         >>> density = spectral_density(lambda v: np.array([3.0, 1.0]) * v, 2, steps=2)
-        >>> float(np.sum(density.weights * density.nodes))  # tr(H) / n
+        >>> round(float(np.sum(density.weights * density.nodes)), 12)  # tr(H) / n
         2.0
     """
 
@@ -364,7 +364,7 @@ def extreme_eigenpairs(
     if not converged:
         warnings.warn(
             f"{owner}: not converged after {dimension} products: the relative "
-            f"residuals are {np.round(residuals / scale, 6).tolist()}, above "
+            f"residuals are {[float(f'{r:.2g}') for r in residuals / scale]}, above "
             f"tolerance={tolerance}; raise max_products (now {max_products}) or "
             "tolerance.",
             RuntimeWarning,
