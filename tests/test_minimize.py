@@ -25,10 +25,10 @@ import scipy.optimize
 import scipy.sparse
 
 import keras_adaptive as ka
-from keras_adaptive.minimize import STOP_REASONS, cubic_minimizer
+from keras_adaptive.full_batch import STOP_REASONS, cubic_minimizer
 
 BACKEND = keras.backend.backend()
-MODULE = importlib.import_module("keras_adaptive.minimize")
+MODULE = importlib.import_module("keras_adaptive.full_batch.minimization")
 L2 = 1e-3
 
 
