@@ -25,7 +25,7 @@ import scipy.optimize
 import scipy.sparse
 
 import keras_adaptive as ka
-from keras_adaptive.full_batch import STOP_REASONS, cubic_minimizer
+from keras_adaptive.full_batch import STOP_REASONS
 
 BACKEND = keras.backend.backend()
 MODULE = importlib.import_module("keras_adaptive.full_batch.minimization")
@@ -381,19 +381,6 @@ def test_every_step_satisfies_the_strong_wolfe_conditions(method, c2):
         assert abs(g1 @ step / alpha) <= c2 * abs(slope0) * (1 + 1e-3) + 1e-7
         checked += 1
     assert checked >= 5
-
-
-def test_cubic_minimizer_is_exact_for_a_cubic():
-    coefficients = np.array([0.5, -1.0, -2.0, 3.0])  # 0.5 a^3 - a^2 - 2 a + 3
-    value = np.poly1d(coefficients)
-    slope = value.deriv()
-    roots = slope.roots
-    minimum = roots[value.deriv(2)(roots) > 0][0]
-    for a, b in [(0.0, 1.0), (3.0, -0.5), (0.5, 4.0)]:
-        found = cubic_minimizer(a, value(a), slope(a), b, value(b), slope(b))
-        assert found == pytest.approx(minimum, rel=1e-12)
-    # A cubic with a monotone slope has no minimiser.
-    assert cubic_minimizer(0.0, 0.0, 1.0, 1.0, 1.0 + 1.0 / 3.0, 2.0) is None
 
 
 @pytest.mark.parametrize("method", ["lbfgs", "cg", "gd"])
