@@ -16,11 +16,9 @@ from keras import ops
 from test_minimize import (
     Flat,
     assert_monotone,
-    mnist,
     regression_data,
     regression_loss,
     scipy_lbfgs,
-    scipy_regression_optimum,
     softmax_regression,
     weights64,
 )
@@ -173,29 +171,6 @@ def test_the_loss_never_increases_on_a_non_convex_problem(method):
         history = ka.minimize(model, x, y, method=method, max_iterations=40)
         assert_monotone(history)
         assert history.history["loss"][-1] < 0.5 * history.initial_loss
-
-
-@pytest.mark.parametrize("method", METHODS)
-def test_convex_mnist_loss_reaches_the_scipy_optimum(mnist_npz, capsys, method):
-    """Softmax regression with an L2 penalty of 1e-3 on the first 5,000
-    images: the float64 loss of the final weights against SciPy's L-BFGS-B
-    optimum (max |g_i| <= 1e-7), within 1e-6."""
-    x, y = mnist(mnist_npz, 5000)
-    optimum = scipy_regression_optimum(mnist_npz)
-    model = softmax_regression()
-    history = ka.minimize(model, x, y, method=method, max_iterations=200)
-    assert_monotone(history)
-    ours, _ = regression_loss(weights64(model), x.astype(np.float64), y)
-    relative = (ours - optimum) / optimum
-    with capsys.disabled():
-        print(
-            f"\nconvex {method}: {ours:.10f} vs SciPy {optimum:.10f} (relative "
-            f"{relative:.1e}), {len(history.epoch)} iterations, "
-            f"{history.history['evaluations'][-1]} gradient evaluations, "
-            f"{history.history['hessian_vector_products'][-1]} products, "
-            f"stop {history.stop_reason}"
-        )
-    assert abs(relative) <= 1e-6
 
 
 @pytest.mark.parametrize(
