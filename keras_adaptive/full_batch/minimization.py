@@ -439,10 +439,13 @@ class _BatchList(keras.utils.PyDataset):
     def __getitem__(self, index: int) -> tuple:
         batch = self.batches[index]
         if batch.sample_weight is not None:
-            return batch.x, batch.y, batch.sample_weight
-        if batch.y is not None:
-            return batch.x, batch.y
-        return (batch.x,)
+            data = batch.x, batch.y, batch.sample_weight
+        elif batch.y is not None:
+            data = batch.x, batch.y
+        else:
+            data = (batch.x,)
+        # TensorFlow's generator signature takes tuples, not lists.
+        return keras.tree.lists_to_tuples(data)
 
 
 class _MetricLogger:

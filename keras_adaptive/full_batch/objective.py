@@ -178,14 +178,13 @@ class Objective:
         self.model = model
         _check_model(owner, model, batches)
         first = batches[0]
-        self.added_losses = _build(model, first)
+        self.added_losses = _build(owner, model, first)
         self.layout = Layout(list(model.trainable_variables))
         if not self.layout.variables:
             raise ValueError(
                 f"{owner}: `model` must have trainable weights; received a "
                 "model with none."
             )
-        _check_has_loss(owner, model, first, self.added_losses, self.layout)
         coefficients = chunk_coefficients(owner, model, batches)
         self.chunks = [
             (
@@ -377,41 +376,56 @@ def _check_model(owner: str, model: keras.Model, batches: list[Batch]) -> None:
 
 def _loss_names(model: keras.Model) -> str:
     names = [
-        getattr(loss, "name", None) or getattr(loss, "__name__", repr(loss))
+        loss
+        if isinstance(loss, str)
+        else getattr(loss, "name", None) or getattr(loss, "__name__", repr(loss))
         for loss in _compiled_losses(model)
     ]
     return ", ".join(str(name) for name in names)
 
 
-def _build(model: keras.Model, batch: Batch) -> bool:
+def _build(owner: str, model: keras.Model, batch: Batch) -> bool:
     """Builds the model, its compiled loss and its trackers eagerly on one
-    sample, so that no variable is created while tracing; True if layers
-    add losses in `call`."""
+    sample, so that no variable is created while tracing, after checking
+    that there is a loss Keras can compute; True if layers add losses in
+    `call`."""
     x, y, sample_weight = _tensors(slice_batch(batch, 0, 1))
-    _compute_loss(model, x, y, model(x, training=False), sample_weight)
+    y_pred = model(x, training=False)
     with keras.StatelessScope(collect_losses=True) as scope:
         model(x, training=False)
-    return bool(scope.losses)
+    added = bool(scope.losses)
+    _check_losses(owner, model, added)
+    _compute_loss(model, x, y, y_pred, sample_weight)
+    return added
 
 
-def _check_has_loss(owner, model, batch, added_losses, layout) -> None:
+def _check_losses(owner: str, model: keras.Model, added: bool) -> None:
     """A model compiled without a loss has nothing to minimise (on JAX,
-    Keras's `compute_loss` then returns 0 instead of raising)."""
+    Keras's `compute_loss` returns 0 instead of raising); per-sample losses
+    (reduction "none") cannot be added to other losses by Keras."""
     regularised = any(
         getattr(variable, "regularizer", None) is not None
         for variable in model.trainable_weights
     )
-    if (
-        not _compiled_losses(model)
-        and not _overrides_compute_loss(model)
-        and not added_losses
-        and not regularised
-    ):
+    if _overrides_compute_loss(model):
+        return
+    compiled = _compiled_losses(model)
+    if not compiled and not added and not regularised:
         raise ValueError(
             f"{owner}: `model` must be compiled with a loss "
             "(model.compile(loss=...)), or add losses of its own (add_loss, "
             "regularisers, or a compute_loss override); received a model "
             f"compiled with loss={getattr(model, 'loss', None)!r}."
+        )
+    unreduced = [loss for loss in compiled if _reduction(loss) in ("none", None)]
+    if unreduced and (added or regularised or len(compiled) > 1):
+        raise ValueError(
+            f"{owner}: a compiled loss with reduction='none' returns per-sample "
+            "losses, which Keras's compute_loss cannot add to the model's "
+            "other losses (regularisers, add_loss, other outputs; `fit` fails "
+            f"the same way); received reduction={_reduction(unreduced[0])!r} "
+            "with other losses. Use reduction='sum_over_batch_size' (the mean "
+            "of the same per-sample losses, which minimize takes for 'none')."
         )
 
 
