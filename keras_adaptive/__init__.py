@@ -25,7 +25,7 @@ Example:
 """
 
 from keras_adaptive import callbacks, optimizers, schedules
-from keras_adaptive.minimize import minimize
+from keras_adaptive.full_batch import hessian_vector_product, minimize
 from keras_adaptive.optimizers import *  # noqa: F403
 from keras_adaptive.optimizers import __all__ as _optimizer_names
 from keras_adaptive.range_test import LearningRateRangeResult, find_learning_rate
@@ -36,6 +36,7 @@ __all__ = [
     "LearningRateRangeResult",
     "callbacks",
     "find_learning_rate",
+    "hessian_vector_product",
     "minimize",
     "optimizers",
     "schedules",

@@ -123,3 +123,18 @@ def rebuild_train_function(model: keras.Model) -> None:
     changed), if it has one already."""
     if getattr(model, "train_function", None) is not None:
         model.make_train_function(force=True)
+
+
+#: The slot lists of Keras's own optimizers that
+#: `keras_adaptive.curvature` reads for their diagonal preconditioners.
+KERAS_SLOT_ATTRIBUTES = {
+    "Adam": ("_velocities", "_velocity_hats"),
+    "RMSprop": ("_velocities", "_average_gradients"),
+    "Adagrad": ("_accumulators",),
+}
+
+
+def optimizer_slot(optimizer: keras.optimizers.Optimizer, attribute: str, variable):
+    """The slot variable of `variable` in the built optimizer's slot list
+    `attribute` (for Keras's Adam, ``"_velocities"``)."""
+    return getattr(optimizer, attribute)[optimizer._get_variable_index(variable)]

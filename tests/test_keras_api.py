@@ -158,3 +158,31 @@ def test_rebuild_train_function_replaces_a_traced_one():
 
 def test_backend_is_one_the_package_supports():
     assert BACKEND in ("tensorflow", "jax", "torch")
+
+
+@pytest.mark.parametrize(
+    "name, kwargs, attribute, expected",
+    [  # after one step with the gradient g on a variable of zeros
+        ("Adam", {}, "_velocities", lambda g: 0.001 * g**2),
+        ("Adam", {"amsgrad": True}, "_velocity_hats", lambda g: 0.001 * g**2),
+        ("RMSprop", {}, "_velocities", lambda g: 0.1 * g**2),
+        ("RMSprop", {"centered": True}, "_average_gradients", lambda g: 0.1 * g),
+        ("Adagrad", {}, "_accumulators", lambda g: 0.1 + g**2),
+    ],
+)
+def test_optimizer_slot_holds_the_keras_statistic(name, kwargs, attribute, expected):
+    assert attribute in _keras_api.KERAS_SLOT_ATTRIBUTES[name]
+    optimizer = getattr(keras.optimizers, name)(**kwargs)
+    variables = [keras.Variable(np.zeros(3, "float32"), name=n) for n in "ab"]
+    gradients = [np.array([0.5, -2.0, 4.0], "float32"), np.ones(3, "float32")]
+    tensors = [keras.ops.convert_to_tensor(g) for g in gradients]
+    optimizer.apply_gradients(zip(tensors, variables, strict=True))
+    for variable, gradient in zip(variables, gradients, strict=True):
+        slot = _keras_api.optimizer_slot(optimizer, attribute, variable)
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(slot.value),
+            expected(gradient.astype("float64")),
+            rtol=1e-6,
+            err_msg=f"Keras's {name} keeps another statistic in `{attribute}`: "
+            + UPDATE,
+        )

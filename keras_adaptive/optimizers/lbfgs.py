@@ -317,7 +317,7 @@ class LBFGS(Optimizer):
         return ops.stack(values)
 
     def _two_loop(self, g, s_history, y_history, curvatures, y_norms, pairs, next_row):
-        """H g by the two-loop recursion over the stored pairs, newest first.
+        """H g by `two_loop_recursion` over the stored pairs, newest first.
 
         Unrolled over the static history size; slots not (yet) holding a
         pair, or holding one whose curvature rounding made non-positive, are
@@ -326,7 +326,6 @@ class LBFGS(Optimizer):
         m = self.history_size
         zero = ops.zeros((), g.dtype)
         one = ops.ones((), g.dtype)
-        q = g
         memory = []
         for age in range(m):
             row = (next_row - 1 - age) % m
@@ -335,9 +334,7 @@ class LBFGS(Optimizer):
             curvature = ops.take(curvatures, row)
             valid = ops.logical_and(age < pairs, curvature > 0)
             rho = ops.where(valid, one / ops.where(valid, curvature, one), zero)
-            alpha = rho * ops.sum(s * q)
-            q = q - alpha * y
-            memory.append((s, y, rho, alpha))
+            memory.append((s, y, rho))
             if age == 0:
                 newest_curvature, newest_valid = curvature, valid
                 y_norm = ops.take(y_norms, row)
@@ -347,11 +344,7 @@ class LBFGS(Optimizer):
             newest_curvature / ops.where(has_scale, y_norm, one),
             one,
         )
-        r = gamma * q
-        for s, y, rho, alpha in reversed(memory):
-            beta = rho * ops.sum(y * r)
-            r = r + (alpha - beta) * s
-        return r
+        return two_loop_recursion(g, memory, gamma)
 
     def get_config(self) -> dict:
         config = super().get_config()
@@ -362,6 +355,44 @@ class LBFGS(Optimizer):
             }
         )
         return config
+
+
+def two_loop_recursion(g, pairs, gamma):
+    r"""H g, the L-BFGS inverse-Hessian approximation times g.
+
+    Nocedal & Wright (2006), Algorithm 7.4, in `keras.ops`, so that it runs
+    inside a compiled update step (`LBFGS`) and on the host's flat weight
+    vector (`keras_adaptive.minimize`) alike:
+
+    .. math::
+
+        & q \leftarrow g; \quad \text{for } i = \text{newest}, \dots,
+          \text{oldest}: \ a_i \leftarrow \rho_i s_i^\top q, \
+          q \leftarrow q - a_i y_i \\
+        & r \leftarrow \gamma q; \quad \text{for } i = \text{oldest},
+          \dots, \text{newest}: \ b \leftarrow \rho_i y_i^\top r, \
+          r \leftarrow r + (a_i - b) s_i
+
+    Args:
+        g: the vector.
+        pairs: (s_i, y_i, rho_i) newest first, with rho_i = 1 / s_i^T y_i;
+            a pair with rho_i = 0 changes nothing (a masked slot).
+        gamma: the scale of the initial matrix H^0 = gamma I.
+
+    Returns:
+        H g, with the dtype of g.
+    """
+    q = g
+    alphas = []
+    for s, y, rho in pairs:
+        alpha = rho * ops.sum(s * q)
+        q = q - alpha * y
+        alphas.append(alpha)
+    r = gamma * q
+    for (s, y, rho), alpha in zip(reversed(pairs), reversed(alphas), strict=True):
+        beta = rho * ops.sum(y * r)
+        r = r + (alpha - beta) * s
+    return r
 
 
 def _write_row(history, row, value, accept):
