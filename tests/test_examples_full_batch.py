@@ -1,6 +1,6 @@
-"""Smoke tests of `examples/full_batch_mnist.py` and
-`benchmarks/minimize_step.py` at tiny sizes (seconds). Nothing here asserts a
-speed."""
+"""Smoke tests of `examples/full_batch_mnist.py`, `benchmarks/minimize_step.py`,
+`benchmarks/hessian_vector_product.py` and `benchmarks/minimize_newton.py` at
+tiny sizes (seconds). Nothing here asserts a speed."""
 
 import csv
 import importlib
@@ -94,3 +94,33 @@ def test_minimize_benchmark_reports_a_ratio(load, tmp_path):
             result["ours"]["per_evaluation_s"] / result["keras"]["per_step_s"]
         )
     assert 0 < document["ratio_median"] < math.inf
+
+
+def test_hessian_vector_product_benchmark_reports_a_ratio(load, tmp_path):
+    benchmark = load("benchmarks", "hessian_vector_product")
+    out = tmp_path / "hvp.json"
+    argv = ["--synthetic", "--samples", "64", "--hidden", "4", "--calls", "2"]
+    assert benchmark.main([*argv, "--rounds", "2", "--out", str(out)]) == 0
+    document = json.loads(out.read_text())
+    assert document["environment"]["backend"] == keras.backend.backend()
+    assert document["settings"]["parameters"] == 784 * 4 + 4 + 4 * 10 + 10
+    assert len(document["rounds"]) == 2
+    for result in document["rounds"]:
+        assert result["ratio"] == pytest.approx(
+            result["product_s"] / result["gradient_s"]
+        )
+    assert 0 < document["ratio_median"] < math.inf
+
+
+def test_newton_benchmark_writes_every_method(load, tmp_path, capsys):
+    benchmark = load("benchmarks", "minimize_newton")
+    out = tmp_path / "newton.json"
+    argv = ["--synthetic", "--samples", "64", "--hidden", "4"]
+    assert benchmark.main([*argv, "--max-iterations", "3", "--out", str(out)]) == 0
+    document = json.loads(out.read_text())
+    assert set(document["results"]) == set(benchmark.RUNS)
+    for result in document["results"].values():
+        assert 1 <= result["iterations"] <= 3
+        assert set(result["reached"]) == {"0.1", "0.01"}
+    printed = capsys.readouterr().out
+    assert all(name in printed for name in benchmark.RUNS)
