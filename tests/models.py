@@ -81,3 +81,27 @@ def optimizer_of_kind(name, kind, learning_rate):
     if kind == "loss_scale":
         return keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
+
+
+def assert_traces(count):
+    """Where the step is compiled: `train_step` was traced `count` times
+    (once, plus once per change of a schedule's scale by a policy)."""
+    if JIT:
+        assert len(TRACES) == count
+
+
+class Inject(keras.callbacks.Callback):
+    """Replaces the training loss the policies read, at each epoch's last
+    batch, by `losses[epoch]` (a scripted decision on real training)."""
+
+    def __init__(self, losses):
+        super().__init__()
+        self.losses = losses
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch + 1 == self.params["steps"]:
+            logs["loss"] = self.losses[self.epoch]
