@@ -105,3 +105,22 @@ class Inject(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if batch + 1 == self.params["steps"]:
             logs["loss"] = self.losses[self.epoch]
+
+
+def scripted_policies():
+    """Every learning-rate policy of the package, each with the training
+    losses (for `Inject`, one per epoch) that make it change the rate after
+    epoch 1, the second: name -> (policy factory, losses). The reload and
+    resume tests run each; a new policy adds its entry here."""
+    from keras_adaptive.callbacks import BoldDriver, CoolDownOnPlateau
+
+    return {
+        # Epoch 1 does not improve on epoch 0: the rate is halved.
+        "cooldown": (
+            lambda: CoolDownOnPlateau(monitor="loss", patience=1, factor=0.5),
+            [1.0, 1.0, 0.5],
+        ),
+        # Epoch 1 raises the loss: the rate is halved and the epoch undone;
+        # epoch 2 is accepted (x1.05).
+        "bold_driver": (lambda: BoldDriver(), [1.0, 2.0, 0.5]),
+    }

@@ -24,6 +24,7 @@ from models import (
     dense_model,
     numpy_values,
     regression_data,
+    scripted_policies,
 )
 from optimizer_table import ROWS, rows_of_state
 
@@ -57,13 +58,7 @@ def learning_rate(kind, rate):
     return ConstantRate(rate)
 
 
-POLICIES = {
-    # Epoch 1 does not improve on epoch 0: the rate is halved.
-    "cooldown": lambda: CoolDownOnPlateau(monitor="loss", patience=1, factor=0.5),
-    # Epoch 1 raises the loss: the rate is halved and the epoch undone.
-    "bold_driver": lambda: BoldDriver(),
-}
-SCRIPTED = {"cooldown": [1.0, 1.0], "bold_driver": [1.0, 2.0]}
+POLICIES = scripted_policies()
 
 
 def skipping(caught):
@@ -79,7 +74,7 @@ def fit_with_policy(model, row, policy):
         epochs=2,
         shuffle=False,
         verbose=0,
-        callbacks=[Inject(SCRIPTED[policy]), POLICIES[policy]()],
+        callbacks=[Inject(POLICIES[policy][1]), POLICIES[policy][0]()],
     )
 
 

@@ -30,10 +30,9 @@ import warnings
 import keras
 import numpy as np
 import pytest
-from models import JIT, Inject, numpy_values
+from models import JIT, Inject, numpy_values, scripted_policies
 
 from keras_adaptive import optimizers as ours
-from keras_adaptive.callbacks import BoldDriver, CoolDownOnPlateau
 
 RATE = 0.01
 
@@ -57,17 +56,7 @@ OPTIMIZERS = {
     "keras.Adam": keras.optimizers.Adam,
     "keras.SGD": keras.optimizers.SGD,
 }
-#: Each policy changes the rate after epoch 1 (the second) on these losses.
-POLICIES = {
-    # epoch 1 does not improve: the rate is halved.
-    "cooldown": (
-        lambda: CoolDownOnPlateau(monitor="loss", patience=1, factor=0.5),
-        [1.0, 1.0, 0.5],
-    ),
-    # epoch 1 raises the loss: the rate is halved, the epoch undone; epoch 2
-    # is accepted (x1.05).
-    "bold_driver": (lambda: BoldDriver(), [1.0, 2.0, 0.5]),
-}
+POLICIES = scripted_policies()
 CASES = [
     (optimizer, rate, policy, ("backup_first", "policy_first")[i % 2])
     for i, (optimizer, rate, policy) in enumerate(

@@ -29,9 +29,13 @@ class BoldDriver(LearningRatePolicy):
     * otherwise: the learning rate is multiplied by ``decrease`` and, with
       ``revert=True``, the model's weights and the optimizer's slot variables
       (momenta, accumulators, ...) go back to their values before those
-      steps. The optimizer's step counters (``iterations``, and the
-      ``skipped_steps`` of this package's optimizers) are not reverted, and
-      neither is the loss-scaling state of a ``LossScaleOptimizer``;
+      steps. The step counters are never touched: ``iterations``, the
+      ``skipped_steps`` of this package's optimizers, the loss-scaling state
+      of a ``LossScaleOptimizer`` and, with ``gradient_accumulation_steps``,
+      Keras's count of micro-batches and the gradients accumulated towards
+      the next update: an update in progress when the decision falls between
+      two updates is applied when its last micro-batch comes, so
+      ``iterations`` advances exactly as without the policy;
     * NaN or infinite: a *failed* step. The rate is multiplied by
       ``decrease`` and, with ``revert=True``, the steps are undone, but the
       value never becomes the reference. After ``max_failures`` failures in a
@@ -51,15 +55,21 @@ class BoldDriver(LearningRatePolicy):
     The rate stays within ``[min_lr, max_lr]``. It may be a float, a
     ``LearningRateSchedule`` (whose output is then scaled) or a callable, with
     any Keras optimizer, this package's optimizers or a ``LossScaleOptimizer``,
-    under ``jit_compile=True`` without retracing (see
-    :class:`~keras_adaptive.callbacks.CoolDownOnPlateau` for the mechanism).
+    under ``jit_compile=True``. A float rate is assigned at no cost; every
+    change of a schedule's scale retraces the train function once, which at
+    a change per decision costs a compile per epoch (or window): prefer a
+    float rate (see :mod:`keras_adaptive.callbacks._rate_control`).
     ``logs["learning_rate"]`` receives the rate the epoch's last steps were
-    trained with, before the epoch's (or the last window's) decision.
+    trained with, before the epoch's (or the last window's) decision. A
+    ``val_`` monitor is judged only at the epochs that validate
+    (``fit(validation_freq=n)``); a value missing from logs that should hold
+    it raises ``ValueError``. When the decision that ends a fit undoes steps,
+    it is said in one line, whatever ``verbose``.
 
-    The reference cost, the counters and, while a decision is pending, the
-    state to return to are saved with the model's weights, so a run resumed
-    with ``BackupAndRestore`` (listed before or after this callback) decides
-    the same way at epoch boundaries.
+    The reference cost, the counters and the state to return to are saved
+    with the model's weights, so a run resumed with ``BackupAndRestore``
+    (listed before or after this callback) decides the same way at epoch
+    boundaries. Each ``fit`` starts afresh: its first cost is the reference.
 
     Args:
         monitor: the epoch log entry compared with ``update_freq="epoch"``.
@@ -86,7 +96,8 @@ class BoldDriver(LearningRatePolicy):
 
     Example:
         >>> import keras
-        >>>         >>> from keras_adaptive.callbacks import BoldDriver
+        >>> import numpy as np
+        >>> from keras_adaptive.callbacks import BoldDriver
         >>> keras.utils.set_random_seed(0)
         >>> x = np.linspace(-1, 1, 32, dtype="float32").reshape(-1, 1)
         >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])

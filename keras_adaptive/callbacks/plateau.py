@@ -53,31 +53,39 @@ class CoolDownOnPlateau(LearningRatePolicy):
       ``restore_best_weights``, the weights of the best epoch are restored.
 
     With ``restore_best_weights`` the best epoch's weights are also restored
-    when ``fit`` ends its epoch budget without a stop, as Keras's
-    ``EarlyStopping(restore_best_weights=True)`` does.
+    when ``fit`` ends its epoch budget without a stop (in ``on_train_end``),
+    as Keras's ``EarlyStopping(restore_best_weights=True)`` does. A restore at
+    the end of training is always said in one line, whatever ``verbose``, so
+    that weights saved at the last epoch (``ModelCheckpoint``) are not taken
+    for the model's. With ``EarlyStopping(restore_best_weights=True)`` in the
+    same ``fit``, in either order, ``EarlyStopping`` has the last word: this
+    callback does not restore in that ``fit`` and warns once when it starts.
 
     Every epoch, ``logs["learning_rate"]`` receives the learning rate in effect
     at the end of the epoch, before any reduction (so ``History``,
     ``CSVLogger`` and ``TensorBoard`` record the rate the epoch was trained
     with).
 
-    The learning rate may be a float, a ``LearningRateSchedule`` or a callable:
-    a schedule's output is multiplied by a scale held in a variable of the
-    optimizer (see :class:`~keras_adaptive.schedules.ScaledLearningRate`), so
-    the effective rate is ``schedule(step) * scale`` and the compiled train
-    function (``jit_compile=True``, TensorFlow or JAX) is not retraced. Keras
-    optimizers, this package's optimizers and ``LossScaleOptimizer`` all work.
+    The learning rate may be a float, a ``LearningRateSchedule`` or a callable,
+    with Keras's optimizers, this package's and ``LossScaleOptimizer``. No
+    variable is added to the optimizer: a float rate is assigned; a
+    schedule's output is multiplied by the float scale of a
+    :class:`~keras_adaptive.schedules.ScaledLearningRate` (the effective rate
+    is ``schedule(step) * scale``), and each reduction of it retraces the
+    compiled train function once (see
+    :mod:`keras_adaptive.callbacks._rate_control`).
 
-    The state (best value and weights, counters, the rate or scale) is kept on
-    the optimizer and saved with the model's weights, so a run interrupted and
-    resumed with ``keras.callbacks.BackupAndRestore``, listed before or after
-    this callback, makes the same decisions as one never interrupted (the
+    The state (best value and weights, counters, the schedule's scale) is
+    saved with the model's weights, so a run interrupted and resumed with
+    ``keras.callbacks.BackupAndRestore``, listed before or after this
+    callback, makes the same decisions as one never interrupted (the
     monitored value is recorded at the epoch's last batch, or at the end of
     its validation, before any backup; see
-    :class:`~keras_adaptive.callbacks.LearningRatePolicy`). The state
-    also carries over across repeated ``fit`` calls with the same callback.
-    One learning-rate policy per optimizer: a second one in the same ``fit``,
-    or a Keras callback that changes the same rate, raises an error.
+    :class:`~keras_adaptive.callbacks.LearningRatePolicy`). Each ``fit``
+    starts the state afresh (its epochs are numbered by Keras from
+    ``initial_epoch``), as Keras's ``EarlyStopping`` does; the rate carries
+    over. One learning-rate policy per optimizer: a second one in the same
+    ``fit``, or a Keras callback that changes the same rate, raises an error.
 
     Differences from other implementations:
 
@@ -94,11 +102,16 @@ class CoolDownOnPlateau(LearningRatePolicy):
 
     Args:
         monitor: the value to watch in the epoch logs. ``None`` (default)
-            watches ``"val_loss"``, or ``"loss"`` with one warning when the
-            first epoch has no validation loss. A name given explicitly is
-            never replaced; epochs where it is missing are not counted.
-        mode: ``"min"``, ``"max"`` or ``"auto"`` (``"max"`` for names ending in
-            accuracy, AUC, precision, recall or F1, else ``"min"``).
+            watches ``"val_loss"`` from the first epoch that validates, or
+            ``"loss"``, with one warning, when neither of a fit's first two
+            epochs validated. Epochs without validation
+            (``fit(validation_freq=n)``) are not counted on a ``val_``
+            monitor; a value missing from logs that should hold it raises
+            ``ValueError``.
+        mode: ``"min"``, ``"max"`` or ``"auto"``: as Keras's ``EarlyStopping``,
+            a loss is minimised and any other value takes the direction of
+            the compiled metric of that name; ``ValueError`` when Keras knows
+            none.
         factor: multiplier of the learning rate at each reduction, in (0, 1).
         patience: epochs without improvement that make a plateau, >= 0.
         min_delta: absolute improvement required, >= 0.
@@ -112,7 +125,9 @@ class CoolDownOnPlateau(LearningRatePolicy):
         start_from_epoch: epochs of warm-up (0-based index of the first epoch
             monitored), >= 0.
         restore_best_weights: restore the best epoch's weights when stopping,
-            and at the end of ``fit`` when the last epoch was not the best.
+            and at the end of ``fit`` when the last epoch was not the best
+            (left to ``EarlyStopping(restore_best_weights=True)`` when it is
+            in the same ``fit``).
         restore_best_on_reduce: also go back to the best epoch's weights (not
             the optimizer's slots) at each reduction.
         stop_on_futile_reduction: stop at a plateau that follows a reduction
@@ -121,7 +136,8 @@ class CoolDownOnPlateau(LearningRatePolicy):
             ``max_reductions``, and training ends ``2 * patience`` epochs
             after the best epoch, as with Keras's ``ReduceLROnPlateau`` and
             ``EarlyStopping(patience=2 * patience)``.
-        verbose: 0 silent, 1 one line per reduction and per stop.
+        verbose: 0 only the line of a restore at the end of training, 1 one
+            line per reduction and per stop.
 
     References:
         * G. E. Hinton, "Neural Networks for Machine Learning", lecture 6b
