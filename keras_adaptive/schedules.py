@@ -3,9 +3,8 @@
 * :class:`MomentumRamp`: the lecture's momentum warm-up, for ``momentum`` and
   ``beta_1``;
 * :class:`ScaledLearningRate`: a learning-rate schedule (or callable)
-  multiplied by a scale variable of the optimizer, through which the
-  learning-rate policies of :mod:`keras_adaptive.callbacks` change a
-  schedule's rate without retracing the train function;
+  multiplied by a scale, through which the learning-rate policies of
+  :mod:`keras_adaptive.callbacks` change a schedule's rate;
 * :class:`ExponentialRamp`: the geometric rise of the learning-rate range
   test (:func:`keras_adaptive.find_learning_rate`).
 """
@@ -21,7 +20,6 @@ import numpy as np
 from keras import ops
 from keras.optimizers.schedules import LearningRateSchedule
 
-from keras_adaptive._keras_api import move_last_variable
 from keras_adaptive._validation import check_integer, check_range, refuse
 
 
@@ -98,23 +96,24 @@ class MomentumRamp(LearningRateSchedule):
 
 @keras.saving.register_keras_serializable(package="keras_adaptive")
 class ScaledLearningRate(LearningRateSchedule):
-    """A learning rate schedule (or callable) whose output is multiplied by a scale.
+    """A learning-rate schedule (or callable) whose output is multiplied by a scale.
 
-    ``ScaledLearningRate(schedule, scale)(step) == schedule(step) * scale``. The
-    scale is normally a scalar ``keras.Variable`` owned by the optimizer (see
-    :func:`add_scale_variable`), so it can be changed between steps without
-    retracing the train function. Its configuration holds the scale's value
-    and its position among the optimizer's variables; this package's
-    optimizers re-create the variable there when they are loaded, so
-    ``keras.models.load_model`` restores it with every other variable.
+    ``ScaledLearningRate(schedule, scale)(step) == schedule(step) * scale``.
+    The learning-rate policies of :mod:`keras_adaptive.callbacks` wrap a
+    schedule or a callable rate in it to cut or raise that rate. The scale is
+    a Python float and part of the configuration, so ``model.save`` and
+    ``keras.models.load_model`` carry it with the optimizer's configuration
+    and the optimizer's variables are exactly those of the optimizer without
+    it. A compiled train function holds the scale as a constant: whoever
+    changes ``scale`` during training asks the model for a new train function
+    (the policies do it, one retrace per change; see "How a policy changes
+    the rate" in the documentation of the callbacks).
 
     Args:
         schedule: a ``LearningRateSchedule`` (called with the step) or a
             callable without arguments (called as is), as accepted by the
             ``learning_rate`` argument of Keras optimizers.
-        scale: float or scalar ``keras.Variable`` multiplying the output.
-        scale_index: position of the scale variable in ``optimizer.variables``,
-            or ``None`` when it is not (yet) a variable of an optimizer.
+        scale: the factor applied to the schedule's output, a float > 0.
 
     References:
         G. E. Hinton, "Neural Networks for Machine Learning", lecture 6b
@@ -132,21 +131,18 @@ class ScaledLearningRate(LearningRateSchedule):
     def __init__(
         self,
         schedule: LearningRateSchedule | Callable[[], Any],
-        scale: Any = 1.0,
-        scale_index: int | None = None,
+        scale: float = 1.0,
     ):
+        owner = type(self).__name__
         if not callable(schedule):
             refuse(
-                type(self).__name__,
+                owner,
                 "schedule",
                 schedule,
                 "a LearningRateSchedule or a callable with no arguments",
             )
-        if scale_index is not None:
-            check_integer(type(self).__name__, "scale_index", scale_index, 0)
         self.schedule = schedule
-        self.scale = scale
-        self.scale_index = scale_index
+        self.scale = check_range(owner, "scale", scale, 0.0, low_closed=False)
 
     def __call__(self, step):
         if isinstance(self.schedule, LearningRateSchedule):
@@ -160,45 +156,18 @@ class ScaledLearningRate(LearningRateSchedule):
     def get_config(self) -> dict[str, Any]:
         return {
             "schedule": keras.saving.serialize_keras_object(self.schedule),
-            "scale": float(
-                ops.convert_to_numpy(getattr(self.scale, "value", self.scale))
-            ),
-            "scale_index": self.scale_index,
+            "scale": self.scale,
         }
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> ScaledLearningRate:
         config = dict(config)
+        # Written by keras_adaptive 0.2.0, whose scale was an optimizer
+        # variable at this position; Keras then skips loading that file's
+        # optimizer variables, with its own warning.
+        config.pop("scale_index", None)
         config["schedule"] = keras.saving.deserialize_keras_object(config["schedule"])
         return cls(**config)
-
-
-def add_scale_variable(
-    optimizer: keras.optimizers.Optimizer, initial: float, index: int | None = None
-) -> keras.Variable:
-    """Create the scalar scale variable of a :class:`ScaledLearningRate`.
-
-    The variable (named ``lr_scale``, initialized to ``initial``) is one of
-    ``optimizer.variables``, so the JAX trainer passes it to the compiled step
-    as state and saving writes it with the optimizer. It is placed at
-    ``index`` (at the end when ``None``), the position recorded when it was
-    first created, so that a reloaded optimizer lists its variables in the
-    order in which they were saved.
-
-    Example:
-        >>> from keras_adaptive import optimizers
-        >>> from keras_adaptive.schedules import add_scale_variable
-        >>> optimizer = optimizers.SGD()
-        >>> scale = add_scale_variable(optimizer, 0.5)
-        >>> float(scale), optimizer.variables[-1] is scale
-        (0.5, True)
-    """
-    scale = optimizer.add_variable(
-        (), initializer=keras.initializers.Constant(initial), name="lr_scale"
-    )
-    if index is not None and index != len(optimizer.variables) - 1:
-        move_last_variable(optimizer, index)
-    return scale
 
 
 @keras.saving.register_keras_serializable(package="keras_adaptive")
@@ -249,5 +218,4 @@ __all__ = [
     "ExponentialRamp",
     "MomentumRamp",
     "ScaledLearningRate",
-    "add_scale_variable",
 ]

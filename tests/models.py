@@ -81,3 +81,46 @@ def optimizer_of_kind(name, kind, learning_rate):
     if kind == "loss_scale":
         return keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
+
+
+def assert_traces(count):
+    """Where the step is compiled: `train_step` was traced `count` times
+    (once, plus once per change of a schedule's scale by a policy)."""
+    if JIT:
+        assert len(TRACES) == count
+
+
+class Inject(keras.callbacks.Callback):
+    """Replaces the training loss the policies read, at each epoch's last
+    batch, by `losses[epoch]` (a scripted decision on real training)."""
+
+    def __init__(self, losses):
+        super().__init__()
+        self.losses = losses
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch + 1 == self.params["steps"]:
+            logs["loss"] = self.losses[self.epoch]
+
+
+def scripted_policies():
+    """Every learning-rate policy of the package, each with the training
+    losses (for `Inject`, one per epoch) that make it change the rate after
+    epoch 1, the second: name -> (policy factory, losses). The reload and
+    resume tests run each; a new policy adds its entry here."""
+    from keras_adaptive.callbacks import BoldDriver, CoolDownOnPlateau
+
+    return {
+        # Epoch 1 does not improve on epoch 0: the rate is halved.
+        "cooldown": (
+            lambda: CoolDownOnPlateau(monitor="loss", patience=1, factor=0.5),
+            [1.0, 1.0, 0.5],
+        ),
+        # Epoch 1 raises the loss: the rate is halved and the epoch undone;
+        # epoch 2 is accepted (x1.05).
+        "bold_driver": (lambda: BoldDriver(), [1.0, 2.0, 0.5]),
+    }

@@ -11,6 +11,7 @@ from models import (
     CountingSequential,
     Interrupt,
     assert_traced_once,
+    assert_traces,
     optimizer_of_kind,
 )
 
@@ -30,16 +31,21 @@ def tiny_model(learning_rate=1.0, optimizer=None):
     return model
 
 
-def drive(callback, model, values, key="val_loss"):
-    """Feed ``values`` as epoch logs; the kernel holds the epoch number.
+def drive(callback, model, values, key="val_loss", epochs=100):
+    """Feed ``values`` as the logs of a fit of ``epochs`` epochs (a validation
+    pass for a ``val_`` key); the kernel holds the epoch number.
 
     Returns the logged learning rates and the epoch at which training stopped.
     """
     callback.set_model(model)
+    callback.set_params({"epochs": epochs, "steps": None, "verbose": 0})
     callback.on_train_begin()
     rates = []
     for epoch, value in enumerate(values):
+        callback.on_epoch_begin(epoch)
         model.layers[0].kernel.assign([[float(epoch)]])
+        if key.startswith("val_"):
+            callback.on_test_end({key.removeprefix("val_"): value})
         logs = {key: value}
         callback.on_epoch_end(epoch, logs)
         rates.append(logs["learning_rate"])
@@ -101,18 +107,54 @@ def test_a_reduction_that_helps_allows_the_next():
     assert stop == 5 and callback.reductions == 2 and kernel(model) == 3.0
 
 
-def test_max_mode_and_auto_direction():
+def model_with_metric(metric):
+    """A tiny model whose compiled metrics are built (as in `fit`)."""
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False)])
+    model.compile(keras.optimizers.SGD(1.0), "mse", metrics=[metric])
+    x = np.linspace(0.5, 1.0, 4, dtype="float32").reshape(-1, 1)
+    model.evaluate(x, 2 * x, verbose=0)
+    return model
+
+
+@pytest.mark.parametrize(
+    ("monitor", "mode", "metric"),
+    [
+        ("val_score", "max", None),
+        # R2Score's direction is "up" in Keras; no name suffix says so.
+        ("val_r2", "auto", keras.metrics.R2Score(name="r2")),
+        ("val_acc", "auto", "acc"),
+    ],
+)
+def test_max_mode_and_the_direction_keras_gives(monitor, mode, metric):
     values = [0.5, 0.6, 0.6, 0.7, 0.7, 0.7, 0.7, 0.7]
-    for monitor, mode in (("val_accuracy", "auto"), ("val_score", "max")):
-        model = tiny_model(1.0)
-        callback = CoolDownOnPlateau(
-            monitor=monitor, mode=mode, patience=1, max_reductions=1
-        )
-        rates, stop = drive(callback, model, values, key=monitor)
-        # 0.6 at epoch 2 does not improve -> reduce; 0.7 improves at 3; stop at 4.
-        np.testing.assert_allclose(rates, [1.0, 1.0, 1.0, 0.1, 0.1], rtol=1e-6)
-        assert stop == 4
-        assert kernel(model) == 3.0
+    model = tiny_model(1.0) if metric is None else model_with_metric(metric)
+    callback = CoolDownOnPlateau(
+        monitor=monitor, mode=mode, patience=1, max_reductions=1
+    )
+    rates, stop = drive(callback, model, values, key=monitor)
+    # 0.6 at epoch 2 does not improve -> reduce; 0.7 improves at 3; stop at 4.
+    np.testing.assert_allclose(rates, [1.0, 1.0, 1.0, 0.1, 0.1], rtol=1e-6)
+    assert stop == 4
+    assert kernel(model) == 3.0
+
+
+def test_auto_minimises_a_metric_whose_name_sounds_like_accuracy():
+    # A loss-like metric named as if it were an accuracy: Keras's direction
+    # ("down") decides, not the name.
+    metric = keras.metrics.MeanAbsoluteError(name="mae_accuracy")
+    callback = CoolDownOnPlateau(monitor="val_mae_accuracy", patience=1)
+    rates, _ = drive(
+        callback, model_with_metric(metric), [0.5, 0.6], key="val_mae_accuracy"
+    )
+    np.testing.assert_allclose(rates, [1.0, 1.0])
+    assert callback.best == 0.5 and callback.reductions == 1
+
+
+def test_auto_refuses_a_monitor_of_unknown_direction():
+    callback = CoolDownOnPlateau(monitor="val_score", patience=1)
+    with pytest.raises(ValueError, match="mode='min' or mode='max'") as error:
+        drive(callback, tiny_model(1.0), [0.5, 0.6], key="val_score")
+    assert "`val_score`" in str(error.value)
 
 
 def test_min_mode_ignores_a_rising_value_as_improvement():
@@ -196,28 +238,40 @@ def test_restore_best_on_reduce_and_no_restore_at_stop():
         restore_best_weights=False,
     )
     callback.set_model(model)
-    for epoch, value in enumerate([1.0, 0.5, 0.6]):
+    callback.on_train_begin()
+    for epoch, value in enumerate([1.0, 0.5, 0.6, 0.7]):
+        callback.on_epoch_begin(epoch)
         model.layers[0].kernel.assign([[10.0 + epoch]])
+        if epoch == 3:
+            model.layers[0].kernel.assign([[20.0]])
+        callback.on_test_end({"loss": value})
         callback.on_epoch_end(epoch, {"val_loss": value})
-    assert kernel(model) == 11.0  # back to epoch 1 at the reduction
-    model.layers[0].kernel.assign([[20.0]])
-    callback.on_epoch_end(3, {"val_loss": 0.7})
+        if epoch == 2:
+            assert kernel(model) == 11.0  # back to epoch 1 at the reduction
     assert model.stop_training
     assert kernel(model) == 20.0
 
 
+@pytest.mark.parametrize("verbose", [0, 1])
 @pytest.mark.parametrize("restore", [True, False])
-def test_best_weights_are_restored_at_the_end_of_the_budget(restore, capsys):
+def test_best_weights_are_restored_at_the_end_of_the_budget(restore, verbose, capsys):
     """As EarlyStopping(restore_best_weights=True): a fit that ends its epochs
-    without a stop ends with the best epoch's weights."""
+    without a stop ends with the best epoch's weights, restored when training
+    ends, and says so in one line at every verbosity."""
     model = tiny_model(1.0)
-    callback = CoolDownOnPlateau(patience=5, restore_best_weights=restore, verbose=1)
-    rates, stop = drive(callback, model, [1.0, 0.5, 0.7, 0.6])
+    callback = CoolDownOnPlateau(
+        patience=5, restore_best_weights=restore, verbose=verbose
+    )
+    rates, stop = drive(callback, model, [1.0, 0.5, 0.7, 0.6], epochs=4)
     assert stop is None and kernel(model) == 3.0
     callback.on_train_end()
     assert kernel(model) == (1.0 if restore else 3.0)
-    out = capsys.readouterr().out
-    assert ("restored the weights of epoch 2, the best" in out) is restore
+    lines = [line for line in capsys.readouterr().out.splitlines() if line]
+    expected = [
+        "Epoch 4: CoolDownOnPlateau: end of training; restored the weights of "
+        "epoch 2, the best (val_loss 0.5)."
+    ]
+    assert lines == (expected if restore else [])
 
 
 def test_a_stop_restores_once():
@@ -230,28 +284,49 @@ def test_a_stop_restores_once():
     assert kernel(model) == 30.0
 
 
-def test_missing_validation_falls_back_to_loss_with_one_warning():
+def test_a_stop_at_verbose_0_says_that_it_restored(capsys):
+    callback = CoolDownOnPlateau(patience=1, max_reductions=1)
+    _, stop = drive(callback, tiny_model(1.0), [1.0, 0.5, 0.7, 0.7])
+    assert stop == 3
+    lines = [line for line in capsys.readouterr().out.splitlines() if line]
+    assert len(lines) == 1
+    assert lines[0].startswith("Epoch 4: CoolDownOnPlateau: val_loss has not")
+    assert lines[0].endswith("stopping training and restoring the weights of epoch 2.")
+
+
+def test_no_validation_falls_back_to_loss_after_two_epochs_with_one_warning():
     model = tiny_model(1.0)
     callback = CoolDownOnPlateau(**SEVERAL, patience=1)
-    callback.set_model(model)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        for epoch, value in enumerate([1.0, 1.0, 1.0]):
-            callback.on_epoch_end(epoch, {"loss": value})
-    messages = [str(w.message) for w in caught if "CoolDown" in str(w.message)]
-    assert len(messages) == 1 and "`loss` is monitored instead" in messages[0]
-    assert callback.reductions == 2
+        rates, _ = drive(callback, model, [1.0, 1.0, 1.0, 1.0], key="loss")
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 1 and "so `loss` is monitored" in messages[0]
+    # Epoch 0 is not counted; epoch 1 is the first best; 2 and 3 plateau.
+    np.testing.assert_allclose(rates, [1.0, 1.0, 1.0, 0.1], rtol=1e-6)
+    assert callback.reductions == 2 and callback.best_epoch == 1
 
 
-def test_explicit_monitor_missing_is_not_counted():
+def test_an_explicit_validation_monitor_without_validation_warns_and_waits():
     model = tiny_model(1.0)
     callback = CoolDownOnPlateau(monitor="val_loss", patience=1)
-    callback.set_model(model)
-    with pytest.warns(UserWarning, match="`val_loss` is not in the logs"):
-        for epoch in range(3):
-            callback.on_epoch_end(epoch, {"loss": 1.0})
+    with pytest.warns(UserWarning, match="the first 2 epochs of this fit had no"):
+        drive(callback, model, [1.0, 1.0, 1.0], key="loss")
     assert callback.reductions == 0
     assert callback.best is None
+
+
+@pytest.mark.parametrize(
+    ("monitor", "key"), [("lost", "loss"), ("val_lost", "val_loss")]
+)
+def test_a_monitored_value_missing_from_logs_that_should_hold_it_raises(monitor, key):
+    """A training value missing from an epoch's logs, or a validation value
+    missing from the logs of a validation pass, is a mistake: both policies
+    raise the same error (see test_callbacks_bold_driver.py)."""
+    callback = CoolDownOnPlateau(monitor=monitor, mode="min")
+    where = "validation" if monitor.startswith("val_") else "epoch"
+    with pytest.raises(ValueError, match=f"is not in the {where} logs of epoch 1"):
+        drive(callback, tiny_model(1.0), [1.0], key=key)
 
 
 def test_schedule_output_is_scaled_not_replaced():
@@ -375,7 +450,7 @@ def make_optimizer(kind, rate):
         ("ours", "float"),
     ],
 )
-def test_end_to_end_effective_rate_without_retracing(kind, rate):
+def test_end_to_end_effective_rate_and_one_retrace_per_scale_change(kind, rate):
     TRACES.clear()
     model = linear_model(make_optimizer(kind, rate))
     values = [1.0, 0.9, 0.9, 0.8, 0.8, 0.8, 0.8, 0.8]
@@ -389,7 +464,10 @@ def test_end_to_end_effective_rate_without_retracing(kind, rate):
     base = decay(np.arange(6)) if rate == "schedule" else np.full(6, 0.1)
     expected = simulate(base * scale)
     assert len(history.history["loss"]) == 6
-    assert_traced_once()
+    # A float rate is a variable; a schedule's scale retraces once per
+    # reduction that a later step uses (after epochs 2 and 4).
+    traces = 1 if rate == "float" else 3
+    assert_traces(traces)
     for epoch, (w, b) in enumerate(expected):
         np.testing.assert_allclose(script.weights[epoch][0], w, rtol=2e-5, atol=1e-6)
         np.testing.assert_allclose(script.weights[epoch][1], b, rtol=2e-5, atol=1e-6)
@@ -401,11 +479,11 @@ def test_end_to_end_effective_rate_without_retracing(kind, rate):
     np.testing.assert_allclose(
         history.history["learning_rate"], next_base * logged_scale, rtol=1e-5
     )
-    # A second fit continues with the reduced rate, still without retracing.
+    # A second fit continues with the reduced rate, without retracing.
     model.fit(
         X, Y, batch_size=16, epochs=1, verbose=0, callbacks=[Script(values), callback]
     )
-    assert_traced_once()
+    assert_traces(traces)
 
 
 def test_end_to_end_adam_of_this_package_converges_with_reductions():
@@ -543,7 +621,9 @@ def test_csv_logger_records_the_scaled_rate_and_model_reloads(tmp_path):
     assert [str(w.message) for w in caught] == []
     rate = loaded.optimizer._learning_rate
     assert isinstance(rate, ScaledLearningRate)
-    assert any(v is rate.scale for v in loaded.optimizer.variables)
+    plain = ours.SGD(schedule)
+    plain.build(loaded.trainable_variables)
+    assert len(loaded.optimizer.variables) == len(plain.variables)
     assert int(loaded.optimizer.iterations) == 4
     np.testing.assert_allclose(float(rate(8)), decay(8) * 1e-3, rtol=1e-5)
 
@@ -565,7 +645,7 @@ def test_mixed_precision_loss_scale_optimizer_is_scaled():
             CoolDownOnPlateau(**SEVERAL, patience=1),
         ],
     )
-    assert_traced_once()
+    assert_traces(3)  # reductions after epochs 1, 2 and 3
     np.testing.assert_allclose(
         history.history["learning_rate"],
         decay(np.arange(1, 5)) * np.array([1.0, 1.0, 0.1, 0.01]),
@@ -595,19 +675,142 @@ def test_every_optimizer_of_this_package_takes_the_scaled_schedule(cls):
         verbose=0,
         callbacks=[Script([1.0, 1.0, 1.0]), CoolDownOnPlateau(patience=1)],
     )
-    assert_traced_once()
+    assert_traces(2)  # the reduction after epoch 1 retraces once
     expected = 0.01 * 0.5 ** (np.arange(1, 4) / 4) * np.array([1.0, 1.0, 0.1])
     np.testing.assert_allclose(history.history["learning_rate"], expected, rtol=1e-5)
 
 
-def test_state_carries_over_across_fit_calls():
-    model = tiny_model(1.0)
-    callback = CoolDownOnPlateau(**SEVERAL, patience=2, max_reductions=2)
-    first, stop = drive(callback, model, [1.0, 1.0, 1.0])
-    assert stop is None and callback.reductions == 1
-    # A second fit numbers its epochs from 0 again; best, wait and reductions
-    # continue: one more plateau reduces, the next one stops.
-    second, stop = drive(callback, model, [1.0, 1.0, 1.0, 1.0, 1.0])
-    np.testing.assert_allclose(first + second, [1.0] * 3 + [0.1] * 2 + [0.01] * 2)
-    assert stop == 3
-    assert callback.best_epoch == 0
+# ---------------------------------------------------------------------------
+# Each fit is a run; validation_freq; EarlyStopping; the end-of-fit message.
+
+
+def fit_scripted(model, callback, values, epochs, extra=()):
+    """A fit whose epoch logs hold ``values`` as ``val_loss``; returns the
+    weights at the end of each epoch, before the policy's decision."""
+    script = Script(values)
+    model.fit(
+        X,
+        Y,
+        batch_size=16,
+        epochs=epochs,
+        verbose=0,
+        callbacks=[script, *extra, callback],
+    )
+    return [weights for weights in script.weights]
+
+
+def assert_weights_equal(model, weights):
+    for got, want in zip(model.get_weights(), weights, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("second_epochs", [3, 9])
+def test_each_fit_restores_its_own_best_epoch(second_epochs, capsys):
+    """A policy reused for a second fit, shorter or longer than the first,
+    restores the best of that fit and names its epoch in that fit."""
+    model = linear_model(keras.optimizers.SGD(0.05))
+    policy = CoolDownOnPlateau(patience=20)
+    first = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.1, 0.5]  # best: epoch 7 (1-based)
+    weights = fit_scripted(model, policy, first, epochs=8)
+    assert_weights_equal(model, weights[6])
+    # The second fit never reaches the first one's best value.
+    second = [0.8, 0.6, 0.7, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9][:second_epochs]
+    weights = fit_scripted(model, policy, second, epochs=second_epochs)
+    assert policy.best == 0.6 and policy.best_epoch == 1
+    assert_weights_equal(model, weights[1])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line]
+    assert lines == [
+        "Epoch 8: CoolDownOnPlateau: end of training; restored the weights of "
+        "epoch 7, the best (val_loss 0.1).",
+        f"Epoch {second_epochs}: CoolDownOnPlateau: end of training; restored "
+        "the weights of epoch 2, the best (val_loss 0.6).",
+    ]
+
+
+def test_each_fit_counts_its_own_reductions():
+    model = linear_model(keras.optimizers.SGD(0.1))
+    policy = CoolDownOnPlateau(patience=1, max_reductions=1)
+    history = model.fit(
+        X, Y, batch_size=16, epochs=4, verbose=0, callbacks=[Script([1.0] * 4), policy]
+    )
+    assert policy.reductions == 1 and len(history.history["loss"]) == 3
+    # The rate is the optimizer's and stays cut; the count starts again.
+    history = model.fit(
+        X, Y, batch_size=16, epochs=4, verbose=0, callbacks=[Script([1.0] * 4), policy]
+    )
+    np.testing.assert_allclose(history.history["learning_rate"], [0.01] * 2 + [0.001])
+    assert policy.reductions == 1
+
+
+class ValidationScript(keras.callbacks.Callback):
+    """Sets the validation loss of each validation pass, and the training loss
+    of every epoch (at its last batch, where the policies read it)."""
+
+    def __init__(self, validation, training):
+        super().__init__()
+        self.validation = iter(validation)
+        self.training = training
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch + 1 == self.params["steps"]:
+            logs["loss"] = self.training
+
+    def on_test_end(self, logs=None):
+        logs["loss"] = next(self.validation)
+
+
+def test_the_default_monitor_follows_validation_freq():
+    """With validation_freq=2 the policy watches val_loss at the epochs that
+    validate: no warning, and no cut on the (flat) training loss."""
+    model = linear_model(keras.optimizers.SGD(0.05))
+    policy = CoolDownOnPlateau(patience=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = model.fit(
+            X,
+            Y,
+            batch_size=16,
+            epochs=8,
+            verbose=0,
+            validation_data=(X, Y),
+            validation_freq=2,
+            callbacks=[ValidationScript([1.0, 0.5, 0.6, 0.7], training=1.0), policy],
+        )
+    assert [str(w.message) for w in caught] == []
+    # val_loss at epochs 1, 3, 5, 7: best 0.5 at 3, plateau at 5 (cut), no
+    # improvement at 7 (stop, restoring epoch 3).
+    np.testing.assert_allclose(
+        history.history["learning_rate"], [0.05] * 6 + [0.005] * 2, rtol=1e-6
+    )
+    assert policy.reductions == 1 and policy.stopped_epoch == 7
+    assert policy.best_epoch == 3
+
+
+@pytest.mark.parametrize("early_stopping_first", [True, False])
+def test_early_stopping_that_restores_has_the_last_word(early_stopping_first):
+    """Both restore at the end of the fit: the policy leaves it to EarlyStopping
+    (in either order) and says so when training starts."""
+    model = linear_model(keras.optimizers.SGD(0.05))
+    policy = CoolDownOnPlateau(patience=20)
+    stopping = keras.callbacks.EarlyStopping(
+        monitor="loss", patience=20, restore_best_weights=True
+    )
+    pair = [stopping, policy] if early_stopping_first else [policy, stopping]
+    # val_loss is best at epoch 1 (0-based); the real training loss falls every
+    # epoch, so EarlyStopping's best is the last epoch.
+    script = Script([1.0, 0.5, 0.7, 0.8])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = model.fit(
+            X, Y, batch_size=16, epochs=4, verbose=0, callbacks=[script, *pair]
+        )
+    losses = history.history["loss"]
+    assert losses == sorted(losses, reverse=True)
+    assert policy.best_epoch == 1
+    assert_weights_equal(model, script.weights[3])
+    ours = [str(w.message) for w in caught if "CoolDown" in str(w.message)]
+    assert len(ours) == 1 and "CoolDownOnPlateau does not restore" in ours[0]

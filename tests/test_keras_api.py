@@ -54,15 +54,6 @@ def test_trainable_variables_are_the_built_variables_in_order():
     assert [id(v) for v in got] == [id(v) for v in variables], UPDATE
 
 
-def test_move_last_variable_changes_the_saved_order():
-    optimizer, _ = built_sgd(momentum=0.9)
-    before = list(optimizer.variables)
-    added = optimizer.add_variable((), name="probe")
-    _keras_api.move_last_variable(optimizer, 1)
-    assert optimizer.variables[1] is added, UPDATE
-    assert [v for v in optimizer.variables if v is not added] == before
-
-
 def test_uses_weight_decay_honours_the_exclusions():
     optimizer = keras.optimizers.SGD(weight_decay=0.1)
     kept, excluded = (keras.Variable(np.ones(2, "float32"), name=n) for n in "ab")
@@ -154,6 +145,137 @@ def test_rebuild_train_function_replaces_a_traced_one():
     assert model.train_function is not None and model.train_function is not traced, (
         f"make_train_function(force=True) did not replace the function: {UPDATE}"
     )
+
+
+class PythonRate:
+    """A callable rate whose value is a Python float: a compiled step holds it
+    as a constant."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __call__(self):
+        return self.value
+
+
+def test_rebuild_train_function_retraces_with_the_new_constants():
+    """While the old train function is still referenced (here: `kept`), JAX's
+    trace cache would hand Keras's `make_train_function(force=True)` the old
+    trace of `model.train_step`, old constants included; the rebuilt function
+    must use the new rate. The loss is (w - 2)^2 from w = 0."""
+    rate = PythonRate(0.1)
+    layer = keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")
+    model = keras.Sequential([keras.Input((1,)), layer])
+    model.compile(keras.optimizers.SGD(rate), "mse", jit_compile=BACKEND != "torch")
+    x = np.ones((4, 1), "float32")
+    model.fit(x, 2 * x, batch_size=4, verbose=0)
+    np.testing.assert_allclose(model.get_weights()[0], [[0.4]], rtol=1e-6)
+    kept = model.train_function  # noqa: F841
+    rate.value = 0.0
+    _keras_api.rebuild_train_function(model)
+    model.fit(x, 2 * x, batch_size=4, verbose=0)
+    weights = model.get_weights()[0]
+    np.testing.assert_allclose(weights, [[0.4]], rtol=1e-6, err_msg=UPDATE)
+    rate.value = 0.5  # w = 0.4 - 0.5 * 2 * (0.4 - 2)
+    _keras_api.rebuild_train_function(model)
+    model.fit(x, 2 * x, batch_size=4, verbose=0)
+    weights = model.get_weights()[0]
+    np.testing.assert_allclose(weights, [[2.0]], rtol=1e-6, err_msg=UPDATE)
+    assert "train_step" not in vars(model)
+
+
+class Saved(keras.layers.Layer):
+    """Saves one number with whatever saves it."""
+
+    def __init__(self, value):
+        super().__init__()
+        self.number = value
+
+    def save_own_variables(self, store):
+        store["number"] = np.asarray(self.number)
+
+    def load_own_variables(self, store):
+        self.number = float(np.asarray(store["number"]))
+
+
+def test_save_with_optimizer_saves_and_loads_with_the_weights(tmp_path):
+    def model_with(value):
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.compile(keras.optimizers.Adam(0.1), "mse")
+        model.optimizer.build(model.trainable_variables)
+        saved = Saved(value)
+        _keras_api.save_with_optimizer(model.optimizer, "probe", saved)
+        return model, saved
+
+    model, _ = model_with(3.0)
+    count = len(model.optimizer.variables)
+    path = str(tmp_path / "a.weights.h5")
+    model.save_weights(path)
+    other, saved = model_with(0.0)
+    other.load_weights(path)
+    assert saved.number == 3.0, (
+        f"Keras's saver no longer walks the optimizer's attributes: {UPDATE}"
+    )
+    assert len(model.optimizer.variables) == count
+    model.save(tmp_path / "a.keras")
+    loaded = keras.models.load_model(tmp_path / "a.keras")  # ignores it
+    assert len(loaded.optimizer.variables) == count
+
+
+def test_step_bookkeeping_is_the_counter_and_the_accumulators():
+    optimizer, variables = built_sgd(learning_rate=0.1, gradient_accumulation_steps=2)
+    bookkeeping = _keras_api.step_bookkeeping(optimizer)
+    assert len(bookkeeping) == 1 + len(variables), UPDATE
+    assert all(any(b is v for v in optimizer.variables) for b in bookkeeping)
+    optimizer.apply([keras.ops.ones(2)] * 2, variables)
+    counter, *accumulators = bookkeeping
+    assert int(keras.ops.convert_to_numpy(counter)) == 1, UPDATE
+    assert int(keras.ops.convert_to_numpy(optimizer.iterations)) == 0, UPDATE
+    for accumulator in accumulators:
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(accumulator), 1.0)
+    plain, _ = built_sgd()
+    assert _keras_api.step_bookkeeping(plain) == [plain.iterations], UPDATE
+
+
+def test_metric_direction_is_the_one_early_stopping_uses():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    metrics = ["accuracy", keras.metrics.R2Score(name="r2"), "mae"]
+    model.compile(keras.optimizers.SGD(0.1), "mse", metrics=metrics)
+    model.evaluate(np.ones((4, 2)), np.ones((4, 1)), verbose=0)
+    directions = {
+        name: _keras_api.metric_direction(model, name)
+        for name in ("loss", "val_loss", "val_accuracy", "r2", "mae", "val_other")
+    }
+    assert directions == {
+        "loss": "min",
+        "val_loss": "min",
+        "val_accuracy": "max",
+        "r2": "max",
+        "mae": "min",
+        "val_other": None,
+    }, UPDATE
+    for monitor, direction in (("val_accuracy", "max"), ("mae", "min")):
+        stopping = keras.callbacks.EarlyStopping(monitor=monitor)
+        stopping.set_model(model)
+        stopping._set_monitor_op()
+        expected = keras.ops.greater if direction == "max" else keras.ops.less
+        assert stopping.monitor_op == expected
+
+
+class FindsItsList(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.found = _keras_api.fit_callbacks(self)
+
+
+def test_fit_callbacks_are_the_list_fit_calls():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    finder, stopping = FindsItsList(), keras.callbacks.EarlyStopping()
+    model.fit(np.ones((4, 2)), np.ones((4, 1)), verbose=0, callbacks=[stopping, finder])
+    assert finder.found is not None, f"no CallbackList calls the hooks: {UPDATE}"
+    assert finder.found[:2] == [stopping, finder]
+    finder.on_train_begin()  # called directly: no list
+    assert finder.found is None
 
 
 def test_backend_is_one_the_package_supports():

@@ -4,19 +4,24 @@
   converged, 1-3 times, then stop and restore the best weights;
 * :class:`BoldDriver`: grow the rate while the loss falls, halve it and undo
   the steps when it does not;
-* :class:`LearningRatePolicy`: the base class of both, for writing another
-  policy (see the documentation's "Writing a policy").
+* :class:`LearningRatePolicy` (in :mod:`keras_adaptive.callbacks.policy`):
+  the base class of both, for writing another policy (see the
+  documentation's "Writing a policy").
 
 All work with float rates, ``LearningRateSchedule`` objects and callables,
-under ``jit_compile=True`` without retracing. The schedules they use are in
+under ``jit_compile=True``, and never change the optimizer's variables, so a
+model saved after a policy changed its rate reloads with every optimizer
+variable. A float rate is assigned in place; the scale of a schedule or
+callable is a Python float of its ``ScaledLearningRate``, and each change of
+it retraces the train function once. The schedules they use are in
 :mod:`keras_adaptive.schedules`; the learning-rate range test is
 :func:`keras_adaptive.find_learning_rate`.
 """
 
 from keras_adaptive._deprecation import moved_names
-from keras_adaptive.callbacks._control import LearningRatePolicy
 from keras_adaptive.callbacks.bold_driver import BoldDriver
 from keras_adaptive.callbacks.plateau import CoolDownOnPlateau
+from keras_adaptive.callbacks.policy import LearningRatePolicy
 
 __all__ = ["BoldDriver", "CoolDownOnPlateau", "LearningRatePolicy"]
 

@@ -6,16 +6,14 @@ import math
 from typing import Any
 
 import keras
-import numpy as np
 
-from keras_adaptive._keras_api import sync_trainer_state
 from keras_adaptive._validation import (
     check_bool,
     check_integer,
     check_range,
     refuse,
 )
-from keras_adaptive.callbacks._control import LearningRatePolicy
+from keras_adaptive.callbacks.policy import LearningRatePolicy
 
 
 class BoldDriver(LearningRatePolicy):
@@ -31,9 +29,13 @@ class BoldDriver(LearningRatePolicy):
     * otherwise: the learning rate is multiplied by ``decrease`` and, with
       ``revert=True``, the model's weights and the optimizer's slot variables
       (momenta, accumulators, ...) go back to their values before those
-      steps. The optimizer's step counters (``iterations``, and the
-      ``skipped_steps`` of this package's optimizers) are not reverted, and
-      neither is the loss-scaling state of a ``LossScaleOptimizer``;
+      steps. The step counters are never touched: ``iterations``, the
+      ``skipped_steps`` of this package's optimizers, the loss-scaling state
+      of a ``LossScaleOptimizer`` and, with ``gradient_accumulation_steps``,
+      Keras's count of micro-batches and the gradients accumulated towards
+      the next update: an update in progress when the decision falls between
+      two updates is applied when its last micro-batch comes, so
+      ``iterations`` advances exactly as without the policy;
     * NaN or infinite: a *failed* step. The rate is multiplied by
       ``decrease`` and, with ``revert=True``, the steps are undone, but the
       value never becomes the reference. After ``max_failures`` failures in a
@@ -53,15 +55,21 @@ class BoldDriver(LearningRatePolicy):
     The rate stays within ``[min_lr, max_lr]``. It may be a float, a
     ``LearningRateSchedule`` (whose output is then scaled) or a callable, with
     any Keras optimizer, this package's optimizers or a ``LossScaleOptimizer``,
-    under ``jit_compile=True`` without retracing (see
-    :class:`~keras_adaptive.callbacks.CoolDownOnPlateau` for the mechanism).
+    under ``jit_compile=True``. A float rate is assigned at no cost; every
+    change of a schedule's scale retraces the train function once, which at
+    a change per decision costs a compile per epoch (or window): prefer a
+    float rate (see :mod:`keras_adaptive.callbacks._rate_control`).
     ``logs["learning_rate"]`` receives the rate the epoch's last steps were
-    trained with, before the epoch's (or the last window's) decision.
+    trained with, before the epoch's (or the last window's) decision. A
+    ``val_`` monitor is judged only at the epochs that validate
+    (``fit(validation_freq=n)``); a value missing from logs that should hold
+    it raises ``ValueError``. When the decision that ends a fit undoes steps,
+    it is said in one line, whatever ``verbose``.
 
-    The reference cost, the counters and, while a decision is pending, the
-    state to return to are saved with the model's weights, so a run resumed
-    with ``BackupAndRestore`` (listed before or after this callback) decides
-    the same way at epoch boundaries.
+    The reference cost, the counters and the state to return to are saved
+    with the model's weights, so a run resumed with ``BackupAndRestore``
+    (listed before or after this callback) decides the same way at epoch
+    boundaries. Each ``fit`` starts afresh: its first cost is the reference.
 
     Args:
         monitor: the epoch log entry compared with ``update_freq="epoch"``.
@@ -174,40 +182,31 @@ class BoldDriver(LearningRatePolicy):
         self.max_failures = max_failures
         self.verbose = verbose
         self._loss_fn = None
-        self._snapshot: list[tuple[keras.Variable, np.ndarray]] | None = None
-        self._window_start = 0
-        self._last_judged = False
-        self._epoch_rate = math.nan
         super().__init__(
             {"reference": math.nan, "increases": 0, "decreases": 0, "failures": 0},
             name="bold_driver",
         )
 
     @property
-    def async_safe(self) -> bool:
-        """Per-epoch decisions only record a value in the batch hook."""
-        return self.update_freq == "epoch"
-
-    @property
     def reference(self) -> float | None:
         """Cost of the last accepted state (``None`` before the first)."""
-        value = self._state.values["reference"]
+        value = self.state["reference"]
         return None if math.isnan(value) else value
 
     @property
     def increases(self) -> int:
         """Accepted epochs/windows so far."""
-        return self._state.values["increases"]
+        return self.state["increases"]
 
     @property
     def decreases(self) -> int:
         """Rejected or failed epochs/windows so far."""
-        return self._state.values["decreases"]
+        return self.state["decreases"]
 
     @property
     def failures(self) -> int:
         """Failed (NaN or infinite) epochs/windows in a row."""
-        return self._state.values["failures"]
+        return self.state["failures"]
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -236,36 +235,33 @@ class BoldDriver(LearningRatePolicy):
             )
         self._loss_fn = keras.losses.get(loss)
 
-    def _journal_names(self) -> tuple[str | None, str | None]:
-        if self.update_freq != "epoch":
-            return None, None
-        if self.monitor.startswith("val_"):
-            return None, self.monitor.removeprefix("val_")
-        return self.monitor, None
+    def begin_epoch(self, epoch: int) -> None:
+        if self.revert and not self.saved_arrays:
+            self._take_snapshot()
+        if self.probe_data is not None and self.reference is None:
+            loss = self._probe_loss()
+            if math.isfinite(loss):
+                self.state["reference"] = loss
 
-    def _on_journal(self) -> None:
-        # A backup taken before this epoch's decision needs the accepted
-        # state to revert to.
-        if self._snapshot is not None:
-            self._state.share([value for _, value in self._snapshot])
+    def decide(self, epoch: int, monitor: str, value: float) -> None:
+        final = self.is_last_epoch(epoch)
+        self._judge(value, f"Epoch {epoch + 1}", final)
 
-    def _reverted_variables(self) -> list[keras.Variable]:
-        control = self._control
-        counters = (
-            control.inner.iterations,
-            getattr(control.inner, "skipped_steps", None),
+    def decide_within_epoch(self, epoch: int, batches: int | None) -> None:
+        where = f"Epoch {epoch + 1}"
+        if batches is not None:
+            where += f", batch {batches}"
+        final = self.is_last_epoch(epoch) and (
+            batches is None or batches == self.params.get("steps")
         )
-        skip = {
-            id(v) for v in (*counters, control.variable, control.scale) if v is not None
-        }
-        slots = [v for v in control.inner.variables if id(v) not in skip]
-        return list(self.model.weights) + slots
+        self._judge(self._probe_loss(), where, final)
 
     def _take_snapshot(self) -> None:
+        """The accepted state, to return to: saved with the weights."""
         if self.revert:
-            self._snapshot = [
-                (v, np.array(keras.ops.convert_to_numpy(v.value), copy=True))
-                for v in self._reverted_variables()
+            self.saved_arrays = [
+                keras.ops.convert_to_numpy(v.value)
+                for v in self.training_state_variables()
             ]
 
     def _probe_loss(self) -> float:
@@ -273,82 +269,14 @@ class BoldDriver(LearningRatePolicy):
         loss = self._loss_fn(y, self.model(x, training=False))
         return float(keras.ops.convert_to_numpy(keras.ops.mean(loss)))
 
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        super().on_train_begin(logs)
-        self._snapshot = None
-
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self._begin_epoch(epoch)
-        self._window_start = 0
-        self._last_judged = False
-        self._epoch_rate = self._control.value
-        if self._snapshot is None:
-            self._take_snapshot()
-        if self.probe_data is not None and self.reference is None:
-            loss = self._probe_loss()
-            if math.isfinite(loss):
-                self._state.values["reference"] = loss
-
-    def on_train_batch_end(
-        self, batch: int, logs: dict[str, Any] | None = None
-    ) -> None:
-        if self.update_freq == "epoch":
-            super().on_train_batch_end(batch, logs)
-            return
-        seen = batch + 1
-        last = self._is_last_batch(batch)
-        if last or seen - self._window_start >= self.update_freq:
-            self._judge_window(seen, f"Epoch {self._epoch + 1}, batch {seen}")
-            if last:
-                self._last_judged = True
-                self._state.values["handled"] = self._epoch
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if logs is None:
-            logs = {}
-        self._check_rate(f"during epoch {epoch + 1}")
-        if self.update_freq == "epoch":
-            logs["learning_rate"] = self._control.value
-            value = self.journaled(self.monitor)
-            if value is None and self.monitor in logs:
-                value = float(logs[self.monitor])
-            if value is None:
-                raise ValueError(
-                    f"BoldDriver monitors `{self.monitor}`, which is not in the "
-                    f"logs (available: {', '.join(sorted(logs))})"
-                )
-            self._decide(value, f"Epoch {epoch + 1}")
-        else:
-            if not self._last_judged:
-                self._judge_window(None, f"Epoch {epoch + 1}")
-            logs["learning_rate"] = self._epoch_rate
-        self._state.share([])
-        self._end_epoch(epoch)
-
-    def _replay(self, epoch: int) -> bool:
-        value = self.journaled(self.monitor)
-        if value is None:
-            return False
-        arrays = self._state.arrays
-        if self.revert and arrays:
-            self._snapshot = list(zip(self._reverted_variables(), arrays, strict=True))
-        self._decide(value, f"Epoch {epoch + 1}")
-        self._state.share([])
-        return True
-
-    def _judge_window(self, seen: int | None, where: str) -> None:
-        if seen is not None:
-            self._window_start = seen
-        sync_trainer_state(self.model)
-        self._epoch_rate = self._control.value
-        self._decide(self._probe_loss(), where)
-
-    def _say(self, level: int, message: str) -> None:
-        if self.verbose >= level:
+    def _say(self, level: int, message: str, always: bool = False) -> None:
+        if self.verbose >= level or always:
             print(f"\n{message}.")
 
-    def _decide(self, loss: float, where: str) -> None:
-        values = self._state.values
+    def _judge(self, loss: float, where: str, final: bool) -> None:
+        """Accepts or rejects the steps since the last accepted state;
+        `final`: the last decision of the fit (an undo is then always said)."""
+        values = self.state
         reference = values["reference"]
         what = "probe loss" if self.probe_data is not None else self.monitor
         if not math.isfinite(loss):
@@ -359,14 +287,15 @@ class BoldDriver(LearningRatePolicy):
                 f"{where}: BoldDriver: {what} is {loss}; learning rate "
                 f"{old:.6g} -> {new:.6g}"
             )
-            message += self._undo()
+            undone = self._undo()
+            message += undone
             if values["failures"] >= self.max_failures:
                 self.model.stop_training = True
                 message += (
                     f"; {values['failures']} non-finite values in a row "
                     f"(max_failures={self.max_failures}), stopping training"
                 )
-            self._say(1, message)
+            self._say(1, message, always=final and bool(undone))
             return
         values["failures"] = 0
         if math.isnan(reference):
@@ -390,20 +319,19 @@ class BoldDriver(LearningRatePolicy):
             f"{where}: BoldDriver: {what} {loss:.6g} did not decrease from "
             f"{reference:.6g}; learning rate {old:.6g} -> {new:.6g}"
         )
-        if self.revert:
-            message += self._undo()
-        else:
+        undone = self._undo()
+        if not self.revert:
             values["reference"] = loss
-        self._say(1, message)
+        self._say(1, message + undone, always=final and bool(undone))
 
     def _multiply(self, factor: float) -> tuple[float, float]:
-        rates = self._control.multiply(factor, self.min_lr, self.max_lr)
-        self._rate_changed_by_us()
-        return rates
+        return self.multiply_learning_rate(factor, self.min_lr, self.max_lr)
 
     def _undo(self) -> str:
-        if not self.revert or self._snapshot is None:
+        """Returns the weights and slots to the accepted state, if kept."""
+        if not self.revert or not self.saved_arrays:
             return ""
-        for variable, value in self._snapshot:
+        variables = self.training_state_variables()
+        for variable, value in zip(variables, self.saved_arrays, strict=True):
             variable.assign(value)
         return ", steps undone"

@@ -6,6 +6,9 @@ import math
 import warnings
 from typing import Any
 
+import keras
+
+from keras_adaptive._keras_api import fit_callbacks, metric_direction
 from keras_adaptive._validation import (
     check_bool,
     check_choice,
@@ -13,16 +16,13 @@ from keras_adaptive._validation import (
     check_range,
     refuse,
 )
-from keras_adaptive.callbacks._control import LearningRatePolicy
+from keras_adaptive.callbacks.policy import (
+    EPOCHS_BEFORE_VALIDATION_WARNING,
+    LearningRatePolicy,
+)
 
-_MAX_METRICS = ("acc", "accuracy", "auc", "precision", "recall", "f1_score")
 _DEFAULT_MONITORS = ("val_loss", "loss")
 _RATE_TOLERANCE = 1e-5
-
-
-def _direction(monitor: str) -> str:
-    name = monitor.removeprefix("val_")
-    return "max" if name.endswith(_MAX_METRICS) else "min"
 
 
 class CoolDownOnPlateau(LearningRatePolicy):
@@ -53,31 +53,39 @@ class CoolDownOnPlateau(LearningRatePolicy):
       ``restore_best_weights``, the weights of the best epoch are restored.
 
     With ``restore_best_weights`` the best epoch's weights are also restored
-    when ``fit`` ends its epoch budget without a stop, as Keras's
-    ``EarlyStopping(restore_best_weights=True)`` does.
+    when ``fit`` ends its epoch budget without a stop (in ``on_train_end``),
+    as Keras's ``EarlyStopping(restore_best_weights=True)`` does. A restore at
+    the end of training is always said in one line, whatever ``verbose``, so
+    that weights saved at the last epoch (``ModelCheckpoint``) are not taken
+    for the model's. With ``EarlyStopping(restore_best_weights=True)`` in the
+    same ``fit``, in either order, ``EarlyStopping`` has the last word: this
+    callback does not restore in that ``fit`` and warns once when it starts.
 
     Every epoch, ``logs["learning_rate"]`` receives the learning rate in effect
     at the end of the epoch, before any reduction (so ``History``,
     ``CSVLogger`` and ``TensorBoard`` record the rate the epoch was trained
     with).
 
-    The learning rate may be a float, a ``LearningRateSchedule`` or a callable:
-    a schedule's output is multiplied by a scale held in a variable of the
-    optimizer (see :class:`~keras_adaptive.schedules.ScaledLearningRate`), so
-    the effective rate is ``schedule(step) * scale`` and the compiled train
-    function (``jit_compile=True``, TensorFlow or JAX) is not retraced. Keras
-    optimizers, this package's optimizers and ``LossScaleOptimizer`` all work.
+    The learning rate may be a float, a ``LearningRateSchedule`` or a callable,
+    with Keras's optimizers, this package's and ``LossScaleOptimizer``. No
+    variable is added to the optimizer: a float rate is assigned; a
+    schedule's output is multiplied by the float scale of a
+    :class:`~keras_adaptive.schedules.ScaledLearningRate` (the effective rate
+    is ``schedule(step) * scale``), and each reduction of it retraces the
+    compiled train function once (see
+    :mod:`keras_adaptive.callbacks._rate_control`).
 
-    The state (best value and weights, counters, the rate or scale) is kept on
-    the optimizer and saved with the model's weights, so a run interrupted and
-    resumed with ``keras.callbacks.BackupAndRestore``, listed before or after
-    this callback, makes the same decisions as one never interrupted (the
+    The state (best value and weights, counters, the schedule's scale) is
+    saved with the model's weights, so a run interrupted and resumed with
+    ``keras.callbacks.BackupAndRestore``, listed before or after this
+    callback, makes the same decisions as one never interrupted (the
     monitored value is recorded at the epoch's last batch, or at the end of
     its validation, before any backup; see
-    :class:`~keras_adaptive.callbacks.LearningRatePolicy`). The state
-    also carries over across repeated ``fit`` calls with the same callback.
-    One learning-rate policy per optimizer: a second one in the same ``fit``,
-    or a Keras callback that changes the same rate, raises an error.
+    :class:`~keras_adaptive.callbacks.LearningRatePolicy`). Each ``fit``
+    starts the state afresh (its epochs are numbered by Keras from
+    ``initial_epoch``), as Keras's ``EarlyStopping`` does; the rate carries
+    over. One learning-rate policy per optimizer: a second one in the same
+    ``fit``, or a Keras callback that changes the same rate, raises an error.
 
     Differences from other implementations:
 
@@ -94,11 +102,16 @@ class CoolDownOnPlateau(LearningRatePolicy):
 
     Args:
         monitor: the value to watch in the epoch logs. ``None`` (default)
-            watches ``"val_loss"``, or ``"loss"`` with one warning when the
-            first epoch has no validation loss. A name given explicitly is
-            never replaced; epochs where it is missing are not counted.
-        mode: ``"min"``, ``"max"`` or ``"auto"`` (``"max"`` for names ending in
-            accuracy, AUC, precision, recall or F1, else ``"min"``).
+            watches ``"val_loss"`` from the first epoch that validates, or
+            ``"loss"``, with one warning, when neither of a fit's first two
+            epochs validated. Epochs without validation
+            (``fit(validation_freq=n)``) are not counted on a ``val_``
+            monitor; a value missing from logs that should hold it raises
+            ``ValueError``.
+        mode: ``"min"``, ``"max"`` or ``"auto"``: as Keras's ``EarlyStopping``,
+            a loss is minimised and any other value takes the direction of
+            the compiled metric of that name; ``ValueError`` when Keras knows
+            none.
         factor: multiplier of the learning rate at each reduction, in (0, 1).
         patience: epochs without improvement that make a plateau, >= 0.
         min_delta: absolute improvement required, >= 0.
@@ -112,7 +125,9 @@ class CoolDownOnPlateau(LearningRatePolicy):
         start_from_epoch: epochs of warm-up (0-based index of the first epoch
             monitored), >= 0.
         restore_best_weights: restore the best epoch's weights when stopping,
-            and at the end of ``fit`` when the last epoch was not the best.
+            and at the end of ``fit`` when the last epoch was not the best
+            (left to ``EarlyStopping(restore_best_weights=True)`` when it is
+            in the same ``fit``).
         restore_best_on_reduce: also go back to the best epoch's weights (not
             the optimizer's slots) at each reduction.
         stop_on_futile_reduction: stop at a plateau that follows a reduction
@@ -121,7 +136,8 @@ class CoolDownOnPlateau(LearningRatePolicy):
             ``max_reductions``, and training ends ``2 * patience`` epochs
             after the best epoch, as with Keras's ``ReduceLROnPlateau`` and
             ``EarlyStopping(patience=2 * patience)``.
-        verbose: 0 silent, 1 one line per reduction and per stop.
+        verbose: 0 only the line of a restore at the end of training, 1 one
+            line per reduction and per stop.
 
     References:
         * G. E. Hinton, "Neural Networks for Machine Learning", lecture 6b
@@ -198,6 +214,7 @@ class CoolDownOnPlateau(LearningRatePolicy):
         self.restore_best_on_reduce = restore_best_on_reduce
         self.stop_on_futile_reduction = stop_on_futile_reduction
         self.verbose = verbose
+        self._early_stopping_restores = False
         super().__init__(
             {
                 "best": math.nan,
@@ -244,7 +261,7 @@ class CoolDownOnPlateau(LearningRatePolicy):
     @property
     def best_weights(self) -> list | None:
         """Copy of the weights of the best epoch, when they are kept."""
-        return list(self._state.arrays) or None
+        return list(self.saved_arrays) or None
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -268,63 +285,100 @@ class CoolDownOnPlateau(LearningRatePolicy):
     def _keep_weights(self) -> bool:
         return self.restore_best_weights or self.restore_best_on_reduce
 
-    def _journal_names(self) -> tuple[str | None, str | None]:
-        if self.monitor is not None:
-            return super()._journal_names()
-        choice = self.state["monitor_choice"]
-        return (None if choice == 0 else "loss", None if choice == 1 else "loss")
-
     def monitor_name(self, logs: dict[str, Any] | None) -> str | None:
         if self.monitor is not None:
             return self.monitor
         values = self.state
-        if values["monitor_choice"] < 0:
-            logs = logs or {}
-            validation, training = _DEFAULT_MONITORS
-            if self.journaled(validation) is not None or validation in logs:
+        if values["monitor_choice"] < 0 and logs is not None:
+            if self.validated() or _DEFAULT_MONITORS[0] in logs:
                 values["monitor_choice"] = 0
-            elif self.journaled(training) is not None or training in logs:
+            elif values["fit_epochs"] >= EPOCHS_BEFORE_VALIDATION_WARNING:
                 values["monitor_choice"] = 1
                 warnings.warn(
-                    "CoolDownOnPlateau: there is no `val_loss` (no validation "
-                    "data), so `loss` is monitored instead; pass `monitor=` to "
-                    "choose explicitly.",
-                    stacklevel=3,
+                    f"CoolDownOnPlateau: the first "
+                    f"{EPOCHS_BEFORE_VALIDATION_WARNING} epochs of this fit ran "
+                    "no validation (no validation data, or validation_freq > "
+                    f"{EPOCHS_BEFORE_VALIDATION_WARNING}), so `loss` is "
+                    "monitored; pass `monitor=` to choose explicitly.",
+                    stacklevel=4,
                 )
-            else:
-                return None
-        return _DEFAULT_MONITORS[values["monitor_choice"]]
+        choice = values["monitor_choice"]
+        if choice < 0:  # not known yet: record the validation loss meanwhile
+            return None if logs is not None else _DEFAULT_MONITORS[0]
+        return _DEFAULT_MONITORS[choice]
+
+    def _mode(self, monitor: str) -> str:
+        if self.mode != "auto":
+            return self.mode
+        direction = metric_direction(self.model, monitor)
+        if direction is None:
+            raise ValueError(
+                f"CoolDownOnPlateau: `mode='auto'` cannot tell whether "
+                f"`{monitor}` improves by falling or by rising: it is not a "
+                "loss, and the model has no compiled metric of that name whose "
+                "direction Keras knows. Pass mode='min' or mode='max'."
+            )
+        return direction
 
     def _improves(self, current: float, monitor: str) -> bool:
         best = self.state["best"]
         if math.isnan(current):
             return False
+        mode = self._mode(monitor)
         if math.isnan(best):
             return True
         threshold = max(self.min_delta, self.min_rel_delta * abs(best))
-        mode = _direction(monitor) if self.mode == "auto" else self.mode
         if mode == "min":
             return current < best - threshold
         return current > best + threshold
 
-    def _say(self, epoch: int, message: str) -> None:
-        if self.verbose:
+    def _say(self, epoch: int, message: str, always: bool = False) -> None:
+        if self.verbose or always:
             print(f"\nEpoch {epoch + 1}: CoolDownOnPlateau: {message}")
 
-    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        """At the end of the epoch budget, go back to the best weights (as
-        `keras.callbacks.EarlyStopping(restore_best_weights=True)` does)."""
+    def begin_fit(self) -> None:
+        """Leaves the final weights to an ``EarlyStopping`` that restores."""
+        self._early_stopping_restores = any(
+            isinstance(callback, keras.callbacks.EarlyStopping)
+            and callback.restore_best_weights
+            for callback in fit_callbacks(self) or []
+        )
+        if self._early_stopping_restores and self.restore_best_weights:
+            warnings.warn(
+                "CoolDownOnPlateau: keras.callbacks.EarlyStopping("
+                "restore_best_weights=True) restores its best weights at the "
+                "end of this fit, so CoolDownOnPlateau does not restore its "
+                "own (restore_best_weights=True applies to fits without it). "
+                "Pass restore_best_weights=False to either callback to choose.",
+                stacklevel=4,
+            )
+
+    @property
+    def _restores_at_the_end(self) -> bool:
+        return self.restore_best_weights and not self._early_stopping_restores
+
+    def end_fit(self, epoch: int) -> None:
+        """At the end of the fit, go back to the best weights (as
+        `keras.callbacks.EarlyStopping(restore_best_weights=True)` does), and
+        say so in one line at every verbosity."""
         values = self.state
-        last = values["handled"]
         if (
-            self.restore_best_weights
-            and values["best_epoch"] < last
-            and values["stopped_epoch"] != last
+            self._restores_at_the_end
+            and values["stopped_epoch"] != epoch  # restored when it stopped
+            and 0 <= values["best_epoch"] < epoch
             and (restored := self._restore_best())
         ):
-            message = f"end of training; restored the weights of epoch {restored}"
-            self._say(last, message + ", the best.")
-        super().on_train_end(logs)
+            best = f"{self._monitored()} {values['best']:.6g}"
+            self._say(
+                epoch,
+                f"end of training; restored the weights of epoch {restored}, "
+                f"the best ({best}).",
+                always=True,
+            )
+
+    def _monitored(self) -> str:
+        choice = self.state["monitor_choice"]
+        return self.monitor or _DEFAULT_MONITORS[max(choice, 0)]
 
     def decide(self, epoch: int, monitor: str, current: float) -> None:
         rate = self.learning_rate
@@ -338,7 +392,9 @@ class CoolDownOnPlateau(LearningRatePolicy):
             values["wait"] = 0
             values["improved_since_reduction"] = 1
             if self._keep_weights:
-                self._state.arrays = self.model.get_weights()
+                self.saved_arrays = [
+                    keras.ops.convert_to_numpy(w.value) for w in self.model.weights
+                ]
         if values["cooldown_counter"] > 0:
             values["cooldown_counter"] -= 1
             values["wait"] = 0
@@ -385,13 +441,15 @@ class CoolDownOnPlateau(LearningRatePolicy):
             f"{plateau} after {values['reductions']} of {self.max_reductions} "
             f"reductions and {reason}; stopping training"
         )
-        if self.restore_best_weights and (restored := self._restore_best()):
+        restored = self._restores_at_the_end and self._restore_best()
+        if restored:
             message += f" and restoring the weights of epoch {restored}"
-        self._say(epoch, message + ".")
+        self._say(epoch, message + ".", always=bool(restored))
 
     def _restore_best(self) -> int | None:
         """Sets the best epoch's weights, if kept; returns that epoch, 1-based."""
-        if not self._state.arrays:
+        if not self.saved_arrays:
             return None
-        self.model.set_weights(self._state.arrays)
+        for weight, value in zip(self.model.weights, self.saved_arrays, strict=True):
+            weight.assign(value)
         return self.state["best_epoch"] + 1

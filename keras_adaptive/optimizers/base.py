@@ -40,7 +40,7 @@ import keras
 from keras import ops
 from keras.optimizers.schedules import LearningRateSchedule
 
-from keras_adaptive._keras_api import KerasOptimizer, learning_rate_object
+from keras_adaptive._keras_api import KerasOptimizer
 from keras_adaptive._validation import (
     check_bool,
     check_choice,
@@ -378,27 +378,6 @@ class Optimizer(KerasOptimizer):
             for key, value in config.items()
         }
         return cls(**config)
-
-    def load_own_variables(self, store) -> None:
-        """Loads every saved variable, the scale of a scaled schedule included.
-
-        A learning-rate policy of `keras_adaptive.callbacks` that scales a
-        schedule adds a scale variable to the optimizer. A reloaded optimizer
-        has the `ScaledLearningRate` with the scale as a float: the variable
-        is created again, at its saved position, before Keras loads the
-        variables (Keras skips them all when their number differs).
-        """
-        from keras_adaptive.schedules import ScaledLearningRate, add_scale_variable
-
-        rate = learning_rate_object(self)
-        if (
-            self.built
-            and isinstance(rate, ScaledLearningRate)
-            and not isinstance(rate.scale, keras.Variable)
-            and len(store.keys()) == len(self.variables) + 1
-        ):
-            rate.scale = add_scale_variable(self, float(rate.scale), rate.scale_index)
-        super().load_own_variables(store)
 
 
 def serialize_hyperparameter(value: Hyperparameter):
