@@ -6,9 +6,10 @@
 #   bash docs/screenshots.sh [OUT_DIR] [PAGE ...]
 #
 # PAGE is a path under docs/_build/html without ".html" (default: the
-# landing page, the Adam page, the policies page, the benchmarks page and the
-# full-batch page). Each page is taken at every width of WIDTHS (default
-# "1280 420"), HEIGHT pixels tall (default 6000: the page from its top),
+# landing page, the Adam page, the policies page, the benchmarks page, the
+# full-batch page and the lecture lab). Each page is taken at every width of
+# WIDTHS (default "1280 420"), HEIGHT pixels tall (default 6000: the page
+# from its top),
 # as OUT_DIR/PAGE-WIDTH.png. Scrollbars are drawn, so that a table that
 # scrolls inside the column shows its scrollbar. Needs Debian's chromium
 # package (apt-get install -y chromium). Reads no network: MathJax is served
@@ -19,7 +20,7 @@ out=${1:-docs/_build/screenshots}
 shift || true
 pages=("$@")
 if [ ${#pages[@]} -eq 0 ]; then
-  pages=(index optimizers/adam callbacks benchmarks full_batch)
+  pages=(index optimizers/adam callbacks benchmarks full_batch lab)
 fi
 html=$(pwd)/docs/_build/html
 mkdir -p "$out"

@@ -83,6 +83,14 @@ def optimizer_of_kind(name, kind, learning_rate):
     return optimizer
 
 
+def build_optimizer(model):
+    """Builds `model`'s optimizer before `fit`. On TensorFlow, Keras builds an
+    unbuilt optimizer inside the first trace of the train function, and
+    `tf.function` then traces a second time because variables were created;
+    built first, every trace counted comes from `fit` itself."""
+    model.optimizer.build(model.trainable_variables)
+
+
 def assert_traces(count):
     """Where the step is compiled: `train_step` was traced `count` times
     (once, plus once per change of a schedule's scale by a policy)."""

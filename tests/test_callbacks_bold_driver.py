@@ -11,6 +11,7 @@ from models import (
     CountingSequential,
     Interrupt,
     assert_traces,
+    build_optimizer,
     optimizer_of_kind,
 )
 
@@ -225,6 +226,7 @@ def test_end_to_end_revert_restores_weights_and_slots(kind, rate):
         [keras.Input((3,)), keras.layers.Dense(2), keras.layers.Dense(1)]
     )
     model.compile(make_optimizer(kind, rate), "mse", jit_compile=JIT)
+    build_optimizer(model)
     before = Snapshot(losses=[1.0, 0.9, 2.0, 0.8])
     after = Snapshot()
     history = model.fit(

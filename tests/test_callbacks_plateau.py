@@ -12,6 +12,7 @@ from models import (
     Interrupt,
     assert_traced_once,
     assert_traces,
+    build_optimizer,
     optimizer_of_kind,
 )
 
@@ -421,6 +422,7 @@ def linear_model(optimizer):
         ]
     )
     model.compile(optimizer, "mse", jit_compile=JIT)
+    build_optimizer(model)
     return model
 
 

@@ -34,9 +34,9 @@ PUBLIC_MODULES = [
     "keras_adaptive.schedules",
     "keras_adaptive.datasets",
     "keras_adaptive.plotting",
+    "keras_adaptive.full_batch",
+    "keras_adaptive.curvature",
 ]
-if importlib.util.find_spec("keras_adaptive.minimize") is not None:
-    PUBLIC_MODULES.append("keras_adaptive.minimize")
 
 #: Modules whose docstrings hold doctests: the public ones and the modules
 #: that define what they export.
@@ -49,7 +49,14 @@ DOCTEST_MODULES = PUBLIC_MODULES + [
     "keras_adaptive.optimizers.adam",
     "keras_adaptive.optimizers.delta_bar_delta",
     "keras_adaptive.optimizers.rprop",
-    "keras_adaptive.callbacks._control",
+    "keras_adaptive.callbacks.policy",
+    "keras_adaptive.callbacks.curvature_monitor",
+    "keras_adaptive.full_batch.line_search",
+    "keras_adaptive.full_batch.minimization",
+    "keras_adaptive.full_batch.objective",
+    "keras_adaptive.curvature.probe",
+    "keras_adaptive.curvature.spectrum",
+    "keras_adaptive.curvature.preconditioners",
     "keras_adaptive.callbacks.bold_driver",
     "keras_adaptive.callbacks.plateau",
 ]
@@ -66,7 +73,6 @@ WITHOUT_REFERENCES = {
     "keras_adaptive.optimizers.deserialize",
     "keras_adaptive.optimizers.get",
     "keras_adaptive.optimizers.serialize",
-    "keras_adaptive.schedules.add_scale_variable",
 }
 
 

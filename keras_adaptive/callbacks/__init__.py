@@ -4,6 +4,9 @@
   converged, 1-3 times, then stop and restore the best weights;
 * :class:`BoldDriver`: grow the rate while the loss falls, halve it and undo
   the steps when it does not;
+* :class:`CurvatureMonitor`: the Hessian's largest eigenvalue (and, for an
+  adaptive optimizer, the preconditioned one) during training, in the
+  epoch's logs;
 * :class:`LearningRatePolicy` (in :mod:`keras_adaptive.callbacks.policy`):
   the base class of both, for writing another policy (see the
   documentation's "Writing a policy").
@@ -20,10 +23,16 @@ it retraces the train function once. The schedules they use are in
 
 from keras_adaptive._deprecation import moved_names
 from keras_adaptive.callbacks.bold_driver import BoldDriver
+from keras_adaptive.callbacks.curvature_monitor import CurvatureMonitor
 from keras_adaptive.callbacks.plateau import CoolDownOnPlateau
 from keras_adaptive.callbacks.policy import LearningRatePolicy
 
-__all__ = ["BoldDriver", "CoolDownOnPlateau", "LearningRatePolicy"]
+__all__ = [
+    "BoldDriver",
+    "CoolDownOnPlateau",
+    "CurvatureMonitor",
+    "LearningRatePolicy",
+]
 
 # Deprecated in 0.3.0, removed in 0.4.0: names that moved out of `callbacks`.
 __getattr__ = moved_names(

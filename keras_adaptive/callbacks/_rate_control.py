@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 
 import keras
-from keras import ops
+import numpy as np
 
 from keras_adaptive._keras_api import (
     learning_rate_object,
@@ -39,6 +39,22 @@ from keras_adaptive._keras_api import (
     step_bookkeeping,
 )
 from keras_adaptive.schedules import ScaledLearningRate
+
+
+def to_numpy(value) -> np.ndarray:
+    """A NumPy copy of a tensor or a `keras.Variable`'s value on any backend.
+
+    Read through the backend tensor's own conversion: ``np.array`` of a
+    TensorFlow variable or a PyTorch tensor goes through an ``__array__``
+    without NumPy 2's ``copy`` keyword, which NumPy reports with a
+    ``DeprecationWarning`` at every read.
+    """
+    value = getattr(value, "value", value)
+    if hasattr(value, "detach"):  # PyTorch
+        value = value.detach().cpu()
+    if hasattr(value, "numpy"):  # TensorFlow and PyTorch
+        value = value.numpy()
+    return np.array(value)
 
 
 def innermost_optimizer(
@@ -82,7 +98,7 @@ class LearningRateControl:
         """The learning rate of the next step (a schedule is read at the
         optimizer's step count)."""
         rate = self.inner.learning_rate
-        return float(ops.convert_to_numpy(getattr(rate, "value", rate)))
+        return float(to_numpy(rate))
 
     @property
     def scale(self) -> float:
@@ -109,7 +125,7 @@ class LearningRateControl:
         """What identifies the rate in effect: the rate object and the float
         a policy sets (the rate variable's value, or the scale)."""
         if self.variable is not None:
-            return id(self.variable), float(ops.convert_to_numpy(self.variable.value))
+            return id(self.variable), float(to_numpy(self.variable))
         return id(learning_rate_object(self.inner)), self.scaled.scale
 
     def multiply(

@@ -13,6 +13,7 @@ from keras_adaptive._validation import (
     check_range,
     refuse,
 )
+from keras_adaptive.callbacks._rate_control import to_numpy
 from keras_adaptive.callbacks.policy import LearningRatePolicy
 
 
@@ -259,15 +260,12 @@ class BoldDriver(LearningRatePolicy):
     def _take_snapshot(self) -> None:
         """The accepted state, to return to: saved with the weights."""
         if self.revert:
-            self.saved_arrays = [
-                keras.ops.convert_to_numpy(v.value)
-                for v in self.training_state_variables()
-            ]
+            self.saved_arrays = [to_numpy(v) for v in self.training_state_variables()]
 
     def _probe_loss(self) -> float:
         x, y = self.probe_data
         loss = self._loss_fn(y, self.model(x, training=False))
-        return float(keras.ops.convert_to_numpy(keras.ops.mean(loss)))
+        return float(to_numpy(keras.ops.mean(loss)))
 
     def _say(self, level: int, message: str, always: bool = False) -> None:
         if self.verbose >= level or always:

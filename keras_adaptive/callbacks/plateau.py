@@ -16,6 +16,7 @@ from keras_adaptive._validation import (
     check_range,
     refuse,
 )
+from keras_adaptive.callbacks._rate_control import to_numpy
 from keras_adaptive.callbacks.policy import (
     EPOCHS_BEFORE_VALIDATION_WARNING,
     LearningRatePolicy,
@@ -150,7 +151,8 @@ class CoolDownOnPlateau(LearningRatePolicy):
         A loss that cannot improve (it is 0 from the start): every epoch after
         the first is a plateau. The rate is cut once; the cut brings no
         improvement, so training stops (with ``stop_on_futile_reduction=False``
-        it would be cut ``max_reductions`` times first).
+        it would be cut ``max_reductions`` times first). The restore of the
+        best weights is said even at ``verbose=0``.
 
         >>> import keras
         >>> import numpy as np
@@ -161,6 +163,10 @@ class CoolDownOnPlateau(LearningRatePolicy):
         >>> zeros = np.zeros((4, 1), "float32")
         >>> policy = CoolDownOnPlateau(monitor="loss", patience=1, max_reductions=2)
         >>> history = model.fit(zeros, zeros, epochs=10, verbose=0, callbacks=[policy])
+        <BLANKLINE>
+        Epoch 3: CoolDownOnPlateau: loss has not improved on 0 (epoch 1) for 1
+        epochs after 1 of 2 reductions and the last reduction brought no
+        improvement; stopping training and restoring the weights of epoch 1.
         >>> policy.reductions, len(history.history["loss"])
         (1, 3)
         >>> [round(rate, 6) for rate in history.history["learning_rate"]]
@@ -392,9 +398,7 @@ class CoolDownOnPlateau(LearningRatePolicy):
             values["wait"] = 0
             values["improved_since_reduction"] = 1
             if self._keep_weights:
-                self.saved_arrays = [
-                    keras.ops.convert_to_numpy(w.value) for w in self.model.weights
-                ]
+                self.saved_arrays = [to_numpy(w) for w in self.model.weights]
         if values["cooldown_counter"] > 0:
             values["cooldown_counter"] -= 1
             values["wait"] = 0

@@ -544,7 +544,8 @@ class HessianVectorProduct:
 
     Attributes:
         size: the number of trainable parameters n (the length of v).
-        products: the number of products computed so far.
+
+    The property `products` counts the products computed so far.
 
     Example:
         A line through the origin fitted to x = (1, 3) by mean squared
