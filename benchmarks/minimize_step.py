@@ -22,8 +22,7 @@ A short untimed `minimize` run first takes the process's one-off costs
 
 The ratio ours / keras is taken within each round, in wall-clock and in
 process CPU time; the medians over the rounds are printed and, with
-`--out`, written as JSON with every raw timing. The target of issue 10 is a
-ratio of at most 1.5.
+`--out`, written as JSON with every raw timing.
 
     KERAS_BACKEND=jax python benchmarks/minimize_step.py \\
         --npz ../shared/data/mnist-subset.npz \\

@@ -8,7 +8,10 @@ command). Tests marked
 reason, on the other backends, and so is the one ``browser`` test (the
 lecture lab in headless Chromium), which needs to run only once; tests
 marked ``jax_only`` (``keras.distribution`` on several devices,
-``jax.distributed``) run only on JAX; tests marked ``sparse``
+``jax.distributed``) run only on JAX, and so do those marked ``once``: the
+checks whose subject does not depend on the backend of the pass (the
+example and benchmark scripts run end to end, the optimizer table's
+self-test, the package's import hygiene in fresh interpreters); tests marked ``sparse``
 (``tf.IndexedSlices``, JAX ``BCOO``) are skipped where Keras has no sparse
 tensors (PyTorch). Under TensorFlow the CPU is split into two logical
 devices for the ``MirroredStrategy`` tests.
@@ -58,6 +61,9 @@ def pytest_collection_modifyitems(config, items):
     if BACKEND != "jax":
         skips["jax_only"] = pytest.mark.skip(
             reason=f"needs the JAX backend; this run uses {BACKEND}"
+        )
+        skips["once"] = pytest.mark.skip(
+            reason="backend-independent: runs once, in the JAX pass"
         )
     if BACKEND not in ("tensorflow", "jax"):
         skips["sparse"] = pytest.mark.skip(

@@ -13,6 +13,9 @@ from pathlib import Path
 import keras
 import pytest
 
+#: The subject of these tests does not depend on the backend of the pass.
+pytestmark = pytest.mark.once
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 NAMES = ["SGD", "Adam"]
 ROUNDS = 2

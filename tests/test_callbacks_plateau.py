@@ -782,7 +782,10 @@ def test_the_default_monitor_follows_validation_freq():
             validation_freq=2,
             callbacks=[ValidationScript([1.0, 0.5, 0.6, 0.7], training=1.0), policy],
         )
-    assert [str(w.message) for w in caught] == []
+    # No warning from the policy, nor any other but the DeprecationWarning of
+    # NumPy 2 that Keras's own PyTorch conversions raise.
+    assert [str(w.message) for w in caught if "CoolDown" in str(w.message)] == []
+    assert all(issubclass(w.category, DeprecationWarning) for w in caught)
     # val_loss at epochs 1, 3, 5, 7: best 0.5 at 3, plateau at 5 (cut), no
     # improvement at 7 (stop, restoring epoch 3).
     np.testing.assert_allclose(

@@ -12,6 +12,9 @@ from PIL import Image
 
 from keras_adaptive import datasets
 
+#: The subject of these tests does not depend on the backend of the pass.
+pytestmark = pytest.mark.once
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 

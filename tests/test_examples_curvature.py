@@ -9,6 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+#: The subject of these tests does not depend on the backend of the pass.
+pytestmark = pytest.mark.once
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 

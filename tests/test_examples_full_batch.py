@@ -12,6 +12,9 @@ from pathlib import Path
 import keras
 import pytest
 
+#: The subject of these tests does not depend on the backend of the pass.
+pytestmark = pytest.mark.once
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

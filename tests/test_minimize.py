@@ -303,11 +303,11 @@ def test_nonconvex_lbfgs_needs_at_most_1_3_times_the_scipy_evaluations(
 #: on the first 2,000 images. It first converges to a loss near 1e-9, where
 #: the curvature pairs are float32 rounding noise, then takes a huge step
 #: (after 70 to 98 steps). Which initialisations do so depends on the
-#: backend's rounding: of seeds 0-69 on JAX, 13 blew up; seeds 16, 18 and
-#: 20 do on TensorFlow, 18 and 47 on PyTorch, but 18 not on JAX and 47 not on
-#: TensorFlow. The test takes the first seed of its backend's list that
-#: blows up (the later ones only guard against a change of rounding).
-DIVERGENT_SEEDS = {"tensorflow": (18, 16, 20), "torch": (18, 47), "jax": (47, 31, 33)}
+#: backend's rounding: seeds 5, 8, 14 and 16 of 0-16 blow up on JAX; 16,
+#: 18 and 20 do on TensorFlow, 18 and 47 on PyTorch, but 18 not on JAX and
+#: 47 not on TensorFlow. The test takes the first seed of its backend's list
+#: that blows up (the later ones only guard against a change of rounding).
+DIVERGENT_SEEDS = {"tensorflow": (18, 16, 20), "torch": (18, 47), "jax": (5, 8, 14)}
 
 
 def fixed_step_loss(seed, x, y):

@@ -37,6 +37,9 @@ from keras_adaptive import optimizers
 from keras_adaptive.optimizers.base import compute_dtype, serialize_hyperparameter
 from keras_adaptive.schedules import MomentumRamp
 
+#: The subject of these tests does not depend on the backend of the pass.
+pytestmark = pytest.mark.once
+
 TESTS = Path(__file__).resolve().parent
 #: Where the plugin writes its record of the subprocess's items.
 REPORT = "KERAS_ADAPTIVE_TABLE_EXTENSION_REPORT"
