@@ -18,6 +18,7 @@ devices for the ``MirroredStrategy`` tests.
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -28,6 +29,20 @@ import pytest  # noqa: E402
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MNIST_NPZ = REPO_ROOT.parent / "shared" / "data" / "mnist-subset.npz"
 BACKEND = keras.backend.backend()
+
+if BACKEND == "jax":
+    # JAX's persistent compilation cache: the suite compiles the same small
+    # models and update steps many times (a new Keras model is a new jitted
+    # function), and identical programs are then compiled once. It changes
+    # no result (an entry is keyed by the program and the versions).
+    import jax
+
+    jax.config.update(
+        "jax_compilation_cache_dir",
+        str(Path(tempfile.gettempdir()) / "keras_adaptive_jax_compilation_cache"),
+    )
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 if BACKEND == "tensorflow":
     # Two logical CPU devices for the MirroredStrategy tests; they must be

@@ -10,6 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+#: A comparison of methods on real data: its subject does not depend on the
+#: backend of the pass (each backend's arithmetic is checked by the exactness
+#: tests).
+pytestmark = pytest.mark.once
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 

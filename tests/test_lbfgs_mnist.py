@@ -19,6 +19,11 @@ import pytest
 
 from keras_adaptive import optimizers
 
+#: A comparison of methods on real data: its subject does not depend on the
+#: backend of the pass (each backend's arithmetic is checked by the exactness
+#: tests).
+pytestmark = pytest.mark.once
+
 STEPS = 60
 
 
