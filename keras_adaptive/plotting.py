@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import keras
 import numpy as np
 
+from keras_adaptive._numpy import to_numpy
 from keras_adaptive._validation import check_integer, refuse
 
 if TYPE_CHECKING:
@@ -273,11 +274,11 @@ def trace_optimizer(
     ]
     path = [(float(x0), float(y0))]
     for _ in range(steps):
-        x, y = (float(keras.ops.convert_to_numpy(v.value)) for v in theta)
+        x, y = (float(to_numpy(v)) for v in theta)
         gx, gy = surface.gradient(x, y)
         grads = [keras.ops.convert_to_tensor(np.float32(g)) for g in (gx, gy)]
         optimizer.apply_gradients(zip(grads, theta, strict=True))
-        point = tuple(float(keras.ops.convert_to_numpy(v.value)) for v in theta)
+        point = tuple(float(to_numpy(v)) for v in theta)
         path.append(point)
         if not all(np.isfinite(p) and abs(p) <= bound for p in point):
             break

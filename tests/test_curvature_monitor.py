@@ -16,8 +16,8 @@ import pytest
 from models import JIT, TRACES, CountingSequential, assert_traced_once
 
 from keras_adaptive import optimizers
+from keras_adaptive._numpy import to_numpy
 from keras_adaptive.callbacks.curvature_monitor import LOG_KEYS, CurvatureMonitor
-from keras_adaptive.curvature.preconditioners import as_float64
 
 rng = np.random.default_rng(0)
 X = (rng.standard_normal((32, 4)) * [1.5, 1.0, 0.7, 0.3]).astype("float32")
@@ -94,7 +94,7 @@ def adam_preconditioners(steps, keras_form, rate=0.01, beta_1=0.9, beta_2=0.999)
     Keras's, which adds epsilon before the bias correction)."""
     keras.utils.set_random_seed(5)
     initial = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-    params = [as_float64(v) for v in initial.trainable_variables]
+    params = [to_numpy(v, "float64") for v in initial.trainable_variables]
     epsilon = 1e-7 if keras_form else 1e-8
     m = [np.zeros_like(w) for w in params]
     v = [np.zeros_like(w) for w in params]

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from keras_adaptive import optimizers
+from keras_adaptive._numpy import to_numpy
 from keras_adaptive.curvature import (
     diagonal_preconditioner,
     has_diagonal_preconditioner,
 )
-from keras_adaptive.curvature.preconditioners import as_float64
 
 RATE = 0.1
 GRADIENTS = [
@@ -80,7 +80,7 @@ def two_steps(optimizer):
     for gradient in GRADIENTS:
         tensor = keras.ops.convert_to_tensor(gradient.astype("float32"))
         optimizer.apply_gradients([(tensor, variable)])
-        weights.append(as_float64(variable))
+        weights.append(to_numpy(variable, "float64"))
     return weights, variable
 
 

@@ -20,15 +20,17 @@ import numpy as np
 import pytest
 
 from keras_adaptive import optimizers
+from keras_adaptive._numpy import to_numpy
 from keras_adaptive.curvature import measure_curvature
-from keras_adaptive.curvature.preconditioners import as_float64
 
 L2 = 0.01
 
 
 def flat_weights(model):
     """The trainable weights, flattened in order, as float64."""
-    return np.concatenate([as_float64(v).ravel() for v in model.trainable_variables])
+    return np.concatenate(
+        [to_numpy(v, "float64").ravel() for v in model.trainable_variables]
+    )
 
 
 def linear_model(features, outputs, l2=L2):

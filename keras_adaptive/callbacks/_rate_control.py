@@ -31,30 +31,14 @@ from __future__ import annotations
 import math
 
 import keras
-import numpy as np
 
 from keras_adaptive._keras_api import (
     learning_rate_object,
     rebuild_train_function,
     step_bookkeeping,
 )
+from keras_adaptive._numpy import to_numpy
 from keras_adaptive.schedules import ScaledLearningRate
-
-
-def to_numpy(value) -> np.ndarray:
-    """A NumPy copy of a tensor or a `keras.Variable`'s value on any backend.
-
-    Read through the backend tensor's own conversion: ``np.array`` of a
-    TensorFlow variable or a PyTorch tensor goes through an ``__array__``
-    without NumPy 2's ``copy`` keyword, which NumPy reports with a
-    ``DeprecationWarning`` at every read.
-    """
-    value = getattr(value, "value", value)
-    if hasattr(value, "detach"):  # PyTorch
-        value = value.detach().cpu()
-    if hasattr(value, "numpy"):  # TensorFlow and PyTorch
-        value = value.numpy()
-    return np.array(value)
 
 
 def innermost_optimizer(

@@ -7,13 +7,13 @@ from typing import Any
 
 import keras
 
+from keras_adaptive._numpy import to_numpy
 from keras_adaptive._validation import (
     check_bool,
     check_integer,
     check_range,
     refuse,
 )
-from keras_adaptive.callbacks._rate_control import to_numpy
 from keras_adaptive.callbacks.policy import LearningRatePolicy
 
 
@@ -59,7 +59,8 @@ class BoldDriver(LearningRatePolicy):
     under ``jit_compile=True``. A float rate is assigned at no cost; every
     change of a schedule's scale retraces the train function once, which at
     a change per decision costs a compile per epoch (or window): prefer a
-    float rate (see :mod:`keras_adaptive.callbacks._rate_control`).
+    float rate (see "How a policy changes the rate" in the policies
+    documentation).
     ``logs["learning_rate"]`` receives the rate the epoch's last steps were
     trained with, before the epoch's (or the last window's) decision. A
     ``val_`` monitor is judged only at the epochs that validate

@@ -21,10 +21,10 @@ import keras
 import numpy as np
 
 from keras_adaptive._keras_api import sync_trainer_state
+from keras_adaptive._numpy import to_numpy
 from keras_adaptive._validation import check_bool, check_integer, check_range, refuse
 from keras_adaptive.curvature.preconditioners import (
     SUPPORTED,
-    as_float64,
     diagonal_preconditioner,
     has_diagonal_preconditioner,
     inner_optimizer,
@@ -189,7 +189,7 @@ class CurvatureMonitor(keras.callbacks.Callback):
             )
         hvp = self._hvp
         l2 = float(getattr(inner, "l2", None) or 0.0)
-        rate = float(as_float64(inner.learning_rate))
+        rate = float(to_numpy(inner.learning_rate))
 
         def hessian(v: np.ndarray) -> np.ndarray:
             return hvp(v) + l2 * v

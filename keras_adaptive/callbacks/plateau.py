@@ -9,6 +9,7 @@ from typing import Any
 import keras
 
 from keras_adaptive._keras_api import fit_callbacks, metric_direction
+from keras_adaptive._numpy import to_numpy
 from keras_adaptive._validation import (
     check_bool,
     check_choice,
@@ -16,7 +17,6 @@ from keras_adaptive._validation import (
     check_range,
     refuse,
 )
-from keras_adaptive.callbacks._rate_control import to_numpy
 from keras_adaptive.callbacks.policy import (
     EPOCHS_BEFORE_VALIDATION_WARNING,
     LearningRatePolicy,
@@ -73,8 +73,8 @@ class CoolDownOnPlateau(LearningRatePolicy):
     schedule's output is multiplied by the float scale of a
     :class:`~keras_adaptive.schedules.ScaledLearningRate` (the effective rate
     is ``schedule(step) * scale``), and each reduction of it retraces the
-    compiled train function once (see
-    :mod:`keras_adaptive.callbacks._rate_control`).
+    compiled train function once (see "How a policy changes the rate" in
+    the policies documentation).
 
     The state (best value and weights, counters, the schedule's scale) is
     saved with the model's weights, so a run interrupted and resumed with

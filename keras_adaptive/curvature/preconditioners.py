@@ -38,29 +38,19 @@ import numpy as np
 
 from keras_adaptive import _keras_api
 from keras_adaptive import optimizers as ours
+from keras_adaptive._numpy import to_numpy
 
 __all__ = ["PRECONDITIONERS", "diagonal_preconditioner", "has_diagonal_preconditioner"]
 
 
-def as_float64(value) -> np.ndarray:
-    """A variable's value (or a tensor) as a float64 NumPy array.
-
-    ``np.asarray`` of the backend array (detached from PyTorch's autograd):
-    `keras.ops.convert_to_numpy` of a variable makes NumPy 2 warn about a
-    missing ``copy`` keyword.
-    """
-    value = getattr(value, "value", value)
-    if hasattr(value, "detach"):  # a PyTorch tensor
-        value = value.detach().cpu()
-    return np.asarray(value, dtype="float64")
-
-
 def _values(optimizer, attribute: str, variable) -> np.ndarray:
-    return as_float64(_keras_api.optimizer_slot(optimizer, attribute, variable))
+    return to_numpy(
+        _keras_api.optimizer_slot(optimizer, attribute, variable), "float64"
+    )
 
 
 def _steps(optimizer) -> int:
-    return int(as_float64(optimizer.iterations))
+    return int(to_numpy(optimizer.iterations))
 
 
 def _bias_correction(optimizer) -> float:
